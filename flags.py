@@ -1,0 +1,99 @@
+"""Command-line helpers shared by the drivers: validated argparse types and quiet start-up.
+
+Importing this module does not import TensorFlow, so ``--help`` and flag errors
+answer at once. A bad flag value exits with argparse's code 2 and a message
+naming the flag.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+
+def _number(kind, text):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a{'n integer' if kind is int else ' number'}")
+    if isinstance(value, float) and math.isnan(value):
+        raise argparse.ArgumentTypeError("NaN is not allowed")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(float, text)
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    value = _number(float, text)
+    if value < 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _number(float, text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def open_unit_interval(text: str) -> float:
+    """A number in [0, 1): momentum and Adam betas."""
+    value = _number(float, text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def center_scale(text: str) -> float:
+    value = _number(float, text)
+    if not 0.0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be in (0, 0.5], got {text}")
+    return value
+
+
+def image_size(text: str) -> int:
+    value = _number(int, text)
+    if value < 8 or value > 256 or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two from 8 to 256, got {value}")
+    return value
+
+
+def train_size(text: str) -> float:
+    """A positive count or 'inf' (the original's default)."""
+    if text.strip().lower() in ("inf", "infinity"):
+        return math.inf
+    return float(positive_int(text))
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def fail(message: str, code: int = 1) -> int:
+    """Print one clear error line for the user and return the exit code."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dcgan"
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code

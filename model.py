@@ -1,0 +1,304 @@
+"""The DCGAN: generator, discriminator, GAN losses, completion loss and steps.
+
+This module is only math: no flags, no printing, no files.
+
+* Generator and discriminator follow Radford et al. (2016) as the 2016
+  ``dcgan-completion.tensorflow`` code built them: a linear layer to a 4x4
+  feature map, then 5x5 stride-2 transposed convolutions up to the image size
+  (batch norm + ReLU between, tanh at the end); the discriminator mirrors it
+  with 5x5 stride-2 convolutions and leaky ReLU (no batch norm on the first
+  layer) down to 4x4 and a linear layer to one logit.
+* GAN losses (Goodfellow et al. 2014, non-saturating generator loss):
+  sigmoid cross-entropy on logits, ``d_loss = d_loss_real + d_loss_fake``.
+* Completion loss (Yeh, Chen et al., "Semantic Image Inpainting with
+  Perceptual and Contextual Losses", Sec. 3.2): per image,
+  ``L(z) = || M * (G(z) - y) ||_1 + lam * L_p(z)`` with the perceptual loss
+  ``L_p(z) = -log D(G(z))``, the generator's non-saturating loss, which every
+  public implementation uses in place of the paper's ``log(1 - D(G(z)))``.
+  ``M`` is the binary mask (1 = known pixel) or the paper's importance
+  weights. A second contextual term compares 8x average-pooled images, which
+  is how the original completes from a low-resolution version (``lowres``).
+
+Batch norm runs in inference mode (moving averages) during completion, so an
+image completes the same alone or in a batch (the original's batch statistics
+made completions depend on the other images in the batch).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import tensorflow as tf
+
+import ops
+from masks import LOWRES_FACTOR  # the original's ``lowres``: 64x64 images compared at 8x8
+
+keras = tf.keras
+
+MIN_IMAGE_SIZE = 8
+MAX_IMAGE_SIZE = 256
+BASE_SIZE = 4          # spatial size of the generator's first feature map
+MAX_FILTER_MULT = 8    # filters grow x2 per layer up to 8 * gf_dim (as the original at 64x64)
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """What a checkpoint needs to rebuild its networks; stored inside every checkpoint."""
+    image_size: int = 64
+    z_dim: int = 100
+    gf_dim: int = 64
+    df_dim: int = 64
+    c_dim: int = 3
+
+    def __post_init__(self):
+        size = self.image_size
+        if (not isinstance(size, int) or size < MIN_IMAGE_SIZE or size > MAX_IMAGE_SIZE
+                or size & (size - 1)):
+            raise ValueError(f"image size must be a power of two from {MIN_IMAGE_SIZE} to "
+                             f"{MAX_IMAGE_SIZE}, got {size}")
+        for field in ("z_dim", "gf_dim", "df_dim", "c_dim"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field} must be a positive integer, got {value!r}")
+
+    @property
+    def num_layers(self) -> int:
+        """Stride-2 layers between the 4x4 map and the image: 4 at 64x64."""
+        return int(math.log2(self.image_size // BASE_SIZE))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.c_dim)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Architecture":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = json.loads(text)
+        return cls(**{key: value for key, value in values.items() if key in fields})
+
+
+def dtype_policy(precision: str) -> str:
+    """Keras dtype policy for a precision name: variables stay float32 in mixed precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return "float32" if precision == "float32" else f"mixed_{precision}"
+
+
+def _filter_mult(layer_from_image: int) -> int:
+    """Filter multiplier of the layer ``layer_from_image`` stride-2 steps from the image side."""
+    return min(2 ** layer_from_image, MAX_FILTER_MULT)
+
+
+class Generator(keras.Model):
+    """G: z (B, z_dim) -> image (B, S, S, c_dim) in [-1, 1], float32.
+
+    At 64x64 with gf_dim 64 (state sizes as comments):
+      z (B, 100) -> g_h0_lin -> (B, 4, 4, 512) -> g_h1 (B, 8, 8, 256) -> g_h2 (B, 16, 16, 128)
+      -> g_h3 (B, 32, 32, 64) -> g_h4 (B, 64, 64, 3) -> tanh
+    """
+
+    def __init__(self, arch: Architecture, precision: str = "float32"):
+        super().__init__(name="generator")
+        self.arch = arch
+        policy = dtype_policy(precision)
+        n = arch.num_layers
+        self.base_filters = arch.gf_dim * _filter_mult(n - 1)
+        self.g_h0_lin = ops.linear(self.base_filters * BASE_SIZE * BASE_SIZE, "g_h0_lin", policy)
+        self.g_bn0 = ops.batch_norm("g_bn0", policy)
+        # Attribute names are checkpoint keys: keep them (the original's names).
+        for i in range(1, n + 1):
+            filters = arch.c_dim if i == n else arch.gf_dim * _filter_mult(n - 1 - i)
+            setattr(self, f"g_h{i}", ops.deconv2d(filters, f"g_h{i}", policy))
+            if i < n:
+                setattr(self, f"g_bn{i}", ops.batch_norm(f"g_bn{i}", policy))
+
+    def call(self, z, training=False):
+        n = self.arch.num_layers
+        h = self.g_h0_lin(z)                                                 # (B, 16 * F0)
+        h = tf.reshape(h, [-1, BASE_SIZE, BASE_SIZE, self.base_filters])     # (B, 4, 4, F0)
+        h = tf.nn.relu(self.g_bn0(h, training=training))
+        for i in range(1, n):
+            h = getattr(self, f"g_h{i}")(h)                                  # (B, 2^(i+2), ..., F_i)
+            h = tf.nn.relu(getattr(self, f"g_bn{i}")(h, training=training))
+        h = getattr(self, f"g_h{n}")(h)                                      # (B, S, S, c_dim)
+        return tf.cast(tf.tanh(h), tf.float32)
+
+
+class Discriminator(keras.Model):
+    """D: image (B, S, S, c_dim) -> logit (B, 1), float32.
+
+    At 64x64 with df_dim 64:
+      (B, 64, 64, 3) -> d_h0_conv (B, 32, 32, 64) -> d_h1_conv (B, 16, 16, 128)
+      -> d_h2_conv (B, 8, 8, 256) -> d_h3_conv (B, 4, 4, 512) -> d_h3_lin (B, 1)
+    """
+
+    def __init__(self, arch: Architecture, precision: str = "float32"):
+        super().__init__(name="discriminator")
+        self.arch = arch
+        policy = dtype_policy(precision)
+        n = arch.num_layers
+        for i in range(n):
+            setattr(self, f"d_h{i}_conv", ops.conv2d(arch.df_dim * _filter_mult(i), f"d_h{i}_conv",
+                                                     policy))
+            if i > 0:
+                setattr(self, f"d_bn{i}", ops.batch_norm(f"d_bn{i}", policy))
+        self.lin_name = f"d_h{n - 1}_lin"
+        setattr(self, self.lin_name, ops.linear(1, self.lin_name, policy))
+
+    def call(self, images, training=False):
+        h = images
+        for i in range(self.arch.num_layers):
+            h = getattr(self, f"d_h{i}_conv")(h)                             # halves H and W
+            if i > 0:
+                h = getattr(self, f"d_bn{i}")(h, training=training)
+            h = ops.lrelu(h)
+        h = tf.reshape(h, [tf.shape(h)[0], -1])                              # (B, 16 * F_last)
+        return tf.cast(getattr(self, self.lin_name)(h), tf.float32)          # (B, 1) logits
+
+
+def _sigmoid_ce(logits, label: float):
+    """Per-example sigmoid cross-entropy against a constant label: (B, 1) -> (B,)."""
+    logits = tf.reshape(logits, [-1])
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), label),
+                                                   logits=logits)
+
+
+def discriminator_losses(real_logits, fake_logits):
+    """The original's D losses: means over the batch of sigmoid CE with labels 1 and 0."""
+    d_loss_real = tf.reduce_mean(_sigmoid_ce(real_logits, 1.0))
+    d_loss_fake = tf.reduce_mean(_sigmoid_ce(fake_logits, 0.0))
+    return d_loss_real + d_loss_fake, d_loss_real, d_loss_fake
+
+
+def generator_loss(fake_logits):
+    """Non-saturating generator loss: mean of -log D(G(z))."""
+    return tf.reduce_mean(_sigmoid_ce(fake_logits, 1.0))
+
+
+def perceptual_loss(fake_logits):
+    """Per-image perceptual (prior) loss -log D(G(z)): (B, 1) -> (B,)."""
+    return _sigmoid_ce(fake_logits, 1.0)
+
+
+def downsample(images, factor: int):
+    """Average-pool by ``factor``: (B, S, S, C) -> (B, S/factor, S/factor, C)."""
+    if factor == 1:
+        return images
+    return tf.nn.avg_pool2d(images, ksize=factor, strides=factor, padding="VALID")
+
+
+def contextual_loss(generated, images, mask, lowres_mask=None, lowres_factor=LOWRES_FACTOR):
+    """Per-image L1 distance on the known pixels, summed over pixels and channels: (B,).
+
+    ``mask`` (B or 1, S, S, 1 or C) is 1 on known pixels (or the importance
+    weight); ``lowres_mask`` (B or 1, S/f, S/f, 1 or C), if given, weighs the same
+    distance between ``factor``-times average-pooled images (the ``lowres`` mask).
+    """
+    loss = tf.reduce_sum(tf.abs(mask * generated - mask * images), axis=[1, 2, 3])
+    if lowres_mask is not None:
+        low_generated = downsample(generated, lowres_factor)
+        low_images = downsample(images, lowres_factor)
+        loss += tf.reduce_sum(tf.abs(lowres_mask * low_generated - lowres_mask * low_images),
+                              axis=[1, 2, 3])
+    return loss
+
+
+class DCGAN(tf.Module):
+    """Generator, discriminator, their optimizers, and the compiled train/completion steps.
+
+    Batch size is never fixed: every step takes it from its input tensors.
+    """
+
+    def __init__(self, arch: Architecture = Architecture(), learning_rate: float = 2e-4,
+                 beta1: float = 0.5, g_steps: int = 2, precision: str = "float32"):
+        super().__init__(name="dcgan")
+        self.arch = arch
+        self.precision = precision
+        self.g_steps = int(g_steps)
+        self.generator = Generator(arch, precision)
+        self.discriminator = Discriminator(arch, precision)
+        # Build the weights now so a checkpoint can be restored into them at once.
+        self.generator(tf.zeros([1, arch.z_dim]))
+        self.discriminator(tf.zeros([1, *arch.image_shape]))
+        self.g_optimizer = self._make_optimizer(learning_rate, beta1)
+        self.d_optimizer = self._make_optimizer(learning_rate, beta1)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self._train_step = tf.function(self._train_step_eager, reduce_retracing=True)
+        self._complete_step = tf.function(self._complete_step_eager, reduce_retracing=True)
+
+    def _make_optimizer(self, learning_rate, beta1):
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
+        if self.precision == "float16":
+            # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    # ----------------------------------------------------------------- training
+    def _apply(self, optimizer, tape, loss, variables):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            loss = optimizer.scale_loss(loss)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+
+    def _train_step_eager(self, images, z):
+        """One D update on (images, G(z)), then ``g_steps`` G updates on the same z."""
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)                          # (B, S, S, C)
+            real_logits = self.discriminator(images, training=True)          # (B, 1)
+            fake_logits = self.discriminator(fake, training=True)            # (B, 1)
+            d_loss, d_loss_real, d_loss_fake = discriminator_losses(real_logits, fake_logits)
+        self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
+        for _ in range(self.g_steps):
+            with tf.GradientTape() as tape:
+                fake_logits_g = self.discriminator(self.generator(z, training=True), training=True)
+                g_loss = generator_loss(fake_logits_g)
+            self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
+        return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
+                "g_loss": g_loss, "d_real": tf.sigmoid(real_logits),
+                "d_fake": tf.sigmoid(fake_logits)}
+
+    def train_step(self, images, z):
+        """images (B, S, S, C) in [-1, 1], z (B, z_dim) -> dict of losses and D outputs."""
+        return self._train_step(tf.convert_to_tensor(images, tf.float32),
+                                tf.convert_to_tensor(z, tf.float32))
+
+    def sample(self, z):
+        """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C)."""
+        return self.generator(tf.convert_to_tensor(z, tf.float32), training=False)
+
+    # --------------------------------------------------------------- completion
+    def completion_loss(self, z, images, mask, lowres_mask, lam):
+        """Per-image completion loss (B,) and G(z); batch norm in inference mode."""
+        generated = self.generator(z, training=False)
+        logits = self.discriminator(generated, training=False)
+        loss = contextual_loss(generated, images, mask, lowres_mask) + lam * perceptual_loss(logits)
+        return loss, generated
+
+    def loss_and_gradient(self, z, images, mask, lowres_mask, lam):
+        """(loss (B,), d sum(loss) / dz (B, z_dim), G(z)). Images are independent,
+        so the gradient of the sum is each image's own gradient."""
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            loss, generated = self.completion_loss(z, images, mask, lowres_mask, lam)
+        return loss, tape.gradient(loss, z), generated
+
+    def _complete_step_eager(self, z, images, mask, lowres_mask, lam):
+        return self.loss_and_gradient(z, images, mask, lowres_mask, lam)
+
+    def complete_step(self, z, images, mask, lowres_mask=None, lam=0.1):
+        """One compiled evaluation: per-image loss (B,), gradient w.r.t. z (B, z_dim), G(z)."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        images = tf.convert_to_tensor(images, tf.float32)
+        mask = tf.convert_to_tensor(mask, tf.float32)
+        if lowres_mask is None:
+            low = self.arch.image_size // LOWRES_FACTOR
+            lowres_mask = tf.zeros([1, low, low, 1])
+        lowres_mask = tf.convert_to_tensor(lowres_mask, tf.float32)
+        return self._complete_step(z, images, mask, lowres_mask, tf.constant(lam, tf.float32))

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Train a DCGAN on a folder of aligned faces.
+
+    ./train_dcgan.py --dataset ./data/your-dataset/aligned --epoch 20
+    tensorboard --logdir ./logs
+
+Writes checkpoints to --checkpoint_dir (resumed automatically), 8x8 sample grids
+``train_EE_IIII.png`` to --sample_dir and TensorBoard logs to --log_dir.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+import flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train a DCGAN (Radford et al. 2016) on a folder of aligned face images.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("--epoch", type=flags.nonnegative_int, default=25, help="Epochs to train (in total, "
+        "counting those of a resumed checkpoint)")
+    add("--learning_rate", type=flags.positive_float, default=0.0002, help="Adam learning rate")
+    add("--beta1", type=flags.open_unit_interval, default=0.5, help="Adam momentum term beta1")
+    add("--train_size", type=flags.train_size, default=float("inf"),
+        help="Use at most this many images per epoch ('inf' for all)")
+    add("--batch_size", type=flags.positive_int, default=64, help="Images per batch")
+    add("--image_size", type=flags.image_size, default=64,
+        help="Size of the (square) images, a power of two from 8 to 256; other images are "
+             "centre-cropped and resized")
+    add("--dataset", default="data/lfw/aligned", help="Folder of training images "
+        "(png/jpg/jpeg, searched recursively)")
+    add("--checkpoint_dir", default="checkpoint", help="Where checkpoints are saved and resumed from")
+    add("--sample_dir", default="samples", help="Where 8x8 sample grids are saved")
+    add("--log_dir", default="logs", help="TensorBoard log folder")
+    add("--seed", type=int, default=None,
+        help="Seed for data order, flips and z (default: random, recorded in options.json)")
+    add("--sample_interval", type=flags.positive_int, default=100,
+        help="Save a sample grid every this many steps")
+    add("--checkpoint_interval", type=flags.positive_int, default=500,
+        help="Save a checkpoint every this many steps")
+    add("--log_interval", type=flags.positive_int, default=10,
+        help="Print a progress line and log losses every this many steps")
+    add("--g_steps", type=flags.positive_int, default=2,
+        help="Generator updates per discriminator update (the original: 2)")
+    add("--z_dim", type=flags.positive_int, default=100, help="Dimension of z")
+    add("--gf_dim", type=flags.positive_int, default=64, help="Generator filters in the last layer")
+    add("--df_dim", type=flags.positive_int, default=64,
+        help="Discriminator filters in the first layer")
+    add("--c_dim", type=int, choices=(1, 3), default=3, help="Image channels (3 colour, 1 gray)")
+    add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
+        help="Compute precision; bfloat16/float16 are mixed precision (float32 variables)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    flags.quiet_tensorflow()
+    import training  # TensorFlow loads here, after the flags are known to be good
+
+    config = training.TrainConfig(**vars(args))
+    print("Options:", json.dumps(dataclasses.asdict(config), default=str), flush=True)
+    try:
+        training.train(config, log=lambda line: print(line, flush=True))
+    except (training.TrainingError, training.checkpoints.CheckpointError) as error:
+        return flags.fail(str(error))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Training: the input pipeline and the loop that trains, samples, logs and checkpoints.
+
+``train_dcgan.py`` parses flags and calls :func:`train`. The loop is the
+original's (Radford et al. 2016; Amos 2016): per step one discriminator update
+and ``g_steps`` generator updates on a batch of real faces and a batch of z
+drawn uniformly from [-1, 1]; Adam with lr 2e-4 and beta1 0.5.
+
+Resuming is exact: the checkpoint holds the networks, both optimizers, the step,
+the z generator's state, the data seed and the fixed sample z; each epoch's
+order and flips are a function of (data seed, epoch), so a resumed run reads the
+same batches an uninterrupted one would have.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import checkpoints
+import utils
+from model import Architecture, DCGAN
+
+SAMPLE_COUNT = 64  # the original's 8x8 sample grid
+
+
+class TrainingError(Exception):
+    """A user-facing problem that stops training; the message says what to do."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    dataset: str
+    epoch: int = 25
+    learning_rate: float = 0.0002
+    beta1: float = 0.5
+    train_size: float = math.inf
+    batch_size: int = 64
+    image_size: int = 64
+    z_dim: int = 100
+    gf_dim: int = 64
+    df_dim: int = 64
+    c_dim: int = 3
+    g_steps: int = 2
+    checkpoint_dir: str = "checkpoint"
+    sample_dir: str = "samples"
+    log_dir: str = "logs"
+    seed: int | None = None
+    sample_interval: int = 100
+    checkpoint_interval: int = 500
+    log_interval: int = 10
+    precision: str = "float32"
+    max_to_keep: int = 3
+
+    @property
+    def architecture(self) -> Architecture:
+        return Architecture(self.image_size, self.z_dim, self.gf_dim, self.df_dim, self.c_dim)
+
+
+# -------------------------------------------------------------------- data
+def steps_per_epoch(count: int, batch_size: int, train_size: float) -> tuple[int, int]:
+    """(steps, batch size) of an epoch. Full batches only, as the original (the last
+    partial batch is dropped); a dataset smaller than one batch trains on one
+    batch of all its images."""
+    used = int(min(count, train_size))
+    if used >= batch_size:
+        return used // batch_size, batch_size
+    return (1, used) if used > 0 else (0, 0)
+
+
+def decode_image(path, image_size: int, channels: int):
+    """Read and decode one file to uint8 (S, S, channels), centre-cropped and resized."""
+    raw = tf.io.read_file(path)
+    image = tf.io.decode_image(raw, channels=channels, expand_animations=False, dtype=tf.uint8)
+    image = tf.ensure_shape(image, [None, None, channels])
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(height, width)
+    image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2,
+                                          side, side)
+
+    def resize():
+        resized = tf.image.resize(image, [image_size, image_size], method="bicubic",
+                                  antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    image = tf.cond(tf.equal(side, image_size), lambda: image, resize)
+    return tf.ensure_shape(image, [image_size, image_size, channels])
+
+
+def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
+                 start_step: int = 0, epochs: int | None = None, channels: int = 3,
+                 flip: bool = True):
+    """Batches of float32 images (B, S, S, C) in [-1, 1], from global step ``start_step``.
+
+    One pipeline for all epochs: parallel decode, a new shuffle every epoch,
+    random horizontal flip (the paper's only augmentation), prefetch. Each
+    epoch uses ``steps * batch_size`` images; its order and flips are a pure
+    function of (seed, epoch), so resuming at any step reproduces the batches.
+    """
+    count = len(paths)
+    per_epoch = steps * batch_size
+    all_paths = tf.constant([os.fsencode(path) for path in paths], tf.string)
+    first_epoch = start_step // steps if steps else 0
+
+    def epoch_files(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
+        order = order[:per_epoch]
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.gather(all_paths, order), order, tf.fill([per_epoch], epoch)))
+
+    last_epoch = tf.int64.max if epochs is None else epochs
+    files = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_files)
+    files = files.skip((start_step - first_epoch * steps) * batch_size)
+
+    def load(path, index, epoch):
+        image = decode_image(path, image_size, channels)
+        if flip:
+            image = tf.image.stateless_random_flip_left_right(
+                image, seed=tf.stack([tf.cast(seed, tf.int64) * 1000003 + epoch, index]))
+        return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+    dataset = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.ignore_errors(log_warning=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# -------------------------------------------------------------------- loop
+class Trainer:
+    """Owns the model, its checkpoint and the output writers for one training run."""
+
+    def __init__(self, config: TrainConfig, paths: list[str], log=print):
+        self.config = config
+        self.paths = paths
+        self.log = log
+        arch = config.architecture
+        self.dcgan = DCGAN(arch, config.learning_rate, config.beta1, config.g_steps,
+                           config.precision)
+        seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.data_seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
+        self.z_rng = tf.random.Generator.from_seed(seed)
+        sample_z = np.random.default_rng(seed).uniform(-1, 1, (SAMPLE_COUNT, arch.z_dim))
+        self.sample_z = tf.Variable(sample_z.astype(np.float32), trainable=False)
+        self.checkpoint = checkpoints.training_checkpoint(
+            self.dcgan, step=self.step, data_seed=self.data_seed, z_rng=self.z_rng,
+            sample_z=self.sample_z)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, config.checkpoint_dir, max_to_keep=config.max_to_keep,
+            checkpoint_name=checkpoints.CHECKPOINT_NAME)
+        self.resumed_from = self._resume()
+
+    def _resume(self) -> str | None:
+        prefix = checkpoints.latest(self.config.checkpoint_dir)
+        if prefix is None:
+            return None
+        stored = checkpoints.read_architecture(prefix)
+        if stored != self.config.architecture:
+            raise TrainingError(
+                f"the checkpoint in '{self.config.checkpoint_dir}' is of another model "
+                f"({stored}) than the flags ask for ({self.config.architecture}); pass the "
+                "same --image_size/--z_dim/--gf_dim/--df_dim/--c_dim to resume it, or a new "
+                "--checkpoint_dir to start afresh")
+        checkpoints.restore(self.checkpoint, prefix)
+        return prefix
+
+    def save(self) -> str:
+        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+    def sample(self) -> np.ndarray:
+        return self.dcgan.sample(self.sample_z).numpy()
+
+    def run(self) -> dict:
+        """Train to ``config.epoch`` epochs; returns the last logged losses."""
+        config = self.config
+        steps, batch_size = steps_per_epoch(len(self.paths), config.batch_size, config.train_size)
+        if steps == 0:
+            raise TrainingError(f"no training images in '{config.dataset}'")
+        start_step = int(self.step.numpy())
+        total_steps = steps * config.epoch
+        if self.resumed_from:
+            self.log(f"Resuming from {self.resumed_from} at step {start_step} "
+                     f"(epoch {start_step // steps}).")
+        os.makedirs(config.sample_dir, exist_ok=True)
+        writer = tf.summary.create_file_writer(config.log_dir)
+        dataset = make_dataset(self.paths, config.image_size, batch_size,
+                               int(self.data_seed.numpy()), steps, start_step, config.epoch,
+                               config.c_dim)
+        last = {}
+        started = time.time()
+        with writer.as_default():
+            for images in dataset.take(max(total_steps - start_step, 0)):
+                z = self.z_rng.uniform([batch_size, config.z_dim], -1.0, 1.0)
+                outputs = self.dcgan.train_step(images, z)
+                step = int(self.step.assign_add(1).numpy())
+                epoch, index = (step - 1) // steps, (step - 1) % steps + 1
+                if step % config.log_interval == 0 or index == steps:
+                    last = {key: float(outputs[key]) for key in
+                            ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")}
+                    self._check_finite(last, step)
+                    self.log(f"Epoch: [{epoch:2d}] [{index:4d}/{steps:4d}] step: {step} "
+                             f"time: {time.time() - started:.1f}s, d_loss: "
+                             f"{last['d_loss']:.8f}, g_loss: {last['g_loss']:.8f}")
+                    for key, value in last.items():
+                        tf.summary.scalar(key, value, step=step)
+                if step % config.sample_interval == 0:
+                    self._write_samples(epoch, index, step, z, outputs)
+                if step % config.checkpoint_interval == 0:
+                    self.save()
+            final_step = int(self.step.numpy())
+            if final_step != start_step or not self.resumed_from:
+                self.save()
+                if final_step % config.sample_interval:
+                    self._write_samples((final_step - 1) // steps if final_step else 0,
+                                        (final_step - 1) % steps + 1 if final_step else 0,
+                                        final_step, None, None)
+        writer.close()
+        return last
+
+    def _check_finite(self, losses: dict, step: int) -> None:
+        bad = [key for key, value in losses.items() if not math.isfinite(value)]
+        if bad:
+            raise TrainingError(
+                f"non-finite {', '.join(bad)} at step {step}: training diverged. The last "
+                f"checkpoint in '{self.config.checkpoint_dir}' is kept; try a lower "
+                "--learning_rate or --precision float32")
+
+    def _write_samples(self, epoch, index, step, z, outputs) -> None:
+        samples = self.sample()
+        path = os.path.join(self.config.sample_dir, f"train_{epoch:02d}_{index:04d}.png")
+        utils.save_grid(samples, path, (8, 8) if len(samples) == 64 else None)
+        tf.summary.image("samples", utils.make_grid(samples)[None], step=step)
+        if z is not None:
+            tf.summary.histogram("z", z, step=step)
+            tf.summary.histogram("d_real", outputs["d_real"], step=step)
+            tf.summary.histogram("d_fake", outputs["d_fake"], step=step)
+
+
+def list_training_images(dataset: str) -> list[str]:
+    if not os.path.isdir(dataset):
+        raise TrainingError(
+            f"dataset folder '{dataset}' does not exist: pass --dataset with a folder of "
+            "aligned faces (see align/ and data/README.md)")
+    paths = utils.list_images(dataset)
+    if not paths:
+        raise TrainingError(f"dataset folder '{dataset}' holds no .png/.jpg/.jpeg images")
+    return paths
+
+
+def train(config: TrainConfig, log=print) -> dict:
+    """Train a DCGAN as ``config`` says; returns the last logged losses."""
+    paths = list_training_images(config.dataset)
+    log(f"Found {len(paths)} images in {config.dataset}")
+    trainer = Trainer(config, paths, log)
+    os.makedirs(config.checkpoint_dir, exist_ok=True)
+    with open(os.path.join(config.checkpoint_dir, "options.json"), "w") as handle:
+        json.dump(dataclasses.asdict(config) | {"seed": int(trainer.data_seed.numpy())}, handle,
+                  indent=2, default=str)
+    return trainer.run()
