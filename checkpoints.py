@@ -20,15 +20,12 @@ import re
 
 import tensorflow as tf
 
+from errors import CheckpointError
 from model import Architecture, DCGAN
 
 CHECKPOINT_NAME = "DCGAN.model"
 ARCHITECTURE_KEY = "architecture/.ATTRIBUTES/VARIABLE_VALUE"
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-class CheckpointError(Exception):
-    """A checkpoint is missing, unreadable or does not fit; the message says which and why."""
 
 
 def training_checkpoint(dcgan: DCGAN, **extra) -> tf.train.Checkpoint:

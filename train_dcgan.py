@@ -15,6 +15,7 @@ import json
 import sys
 
 import flags
+from errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     print("Options:", json.dumps(dataclasses.asdict(config), default=str), flush=True)
     try:
         training.train(config, log=lambda line: print(line, flush=True))
-    except (training.TrainingError, training.checkpoints.CheckpointError) as error:
+    except UserError as error:
         return flags.fail(str(error))
     return 0
 

@@ -23,13 +23,10 @@ import tensorflow as tf
 
 import checkpoints
 import utils
+from errors import TrainingError
 from model import Architecture, DCGAN
 
 SAMPLE_COUNT = 64  # the original's 8x8 sample grid
-
-
-class TrainingError(Exception):
-    """A user-facing problem that stops training; the message says what to do."""
 
 
 @dataclasses.dataclass
