@@ -33,7 +33,8 @@ except ImportError:  # run from outside the project root: make the project impor
 from .core import LANDMARK_SETS, PAD_MODES, AlignDlib, default_predictor_path
 
 # Reasons an input is not aligned, as printed and counted in the summary.
-UNREADABLE, NO_FACE, SEVERAL_FACES = "unreadable", "no face", "several faces"
+UNREADABLE, NO_FACE, SEVERAL_FACES, FAILED = "unreadable", "no face", "several faces", "error"
+REASONS = (NO_FACE, SEVERAL_FACES, UNREADABLE, FAILED)
 
 
 class UserError(Exception):
@@ -157,13 +158,26 @@ def _init_worker(predictor: str, settings: dict) -> None:
 
 
 def _align_one(job: tuple[str, str]) -> tuple[str, str, str, str, dict]:
-    """Align one file; returns (input, output, status, detail, seconds per stage)."""
+    """Align one file; returns (input, output, status, detail, seconds per stage).
+
+    An unexpected failure on one photo (or its output) is reported as "error"
+    with the exception, and the run goes on with the next photo.
+    """
+    try:
+        return _align_or_raise(job)
+    except Exception as error:  # noqa: BLE001 - one bad photo must not stop 20,000 others
+        return job[0], job[1], FAILED, f"{type(error).__name__}: {error}", {}
+
+
+def _align_or_raise(job: tuple[str, str]) -> tuple[str, str, str, str, dict]:
     source, target = job
     start = time.perf_counter()
     try:
         rgb = utils.load_rgb(source)
     except utils.ImageReadError as error:
-        return source, target, UNREADABLE, str(error), {"read": time.perf_counter() - start}
+        detail = str(error)  # "<path>: why"; the line printed names the path already
+        detail = detail[len(source) + 2:] if detail.startswith(source + ": ") else detail
+        return source, target, UNREADABLE, detail, {"read": time.perf_counter() - start}
     read_seconds = time.perf_counter() - start
     result = _aligner.process(rgb, _settings["size"], _settings["indices"], _settings["skipMulti"],
                               _settings["pad"], _settings["padMode"])
@@ -193,6 +207,7 @@ def run(args: argparse.Namespace, out=None) -> dict:
 
     settings = dict(size=args.size, indices=LANDMARK_SETS[args.landmarks], skipMulti=args.skipMulti,
                     pad=args.pad, padMode=args.padMode)
+    pool = None
     start = time.perf_counter()
     interactive = getattr(sys.stderr, "isatty", lambda: False)()
     progress = tqdm(total=len(jobs), unit="img", disable=args.quiet or not jobs,
@@ -201,7 +216,6 @@ def run(args: argparse.Namespace, out=None) -> dict:
         if args.jobs == 1 or len(jobs) < 2:
             _init_worker(args.dlibFacePredictor, settings)
             results = map(_align_one, jobs)
-            pool = None
         else:
             pool = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(
                 min(args.jobs, len(jobs)), _init_worker, (args.dlibFacePredictor, settings))
@@ -214,23 +228,23 @@ def run(args: argparse.Namespace, out=None) -> dict:
                     progress.write(f"{source}: aligned -> {target}", file=out)
                 continue
             counts[status] += 1
-            reason = status if status != UNREADABLE else f"{status}: {detail}"
-            if status == SEVERAL_FACES:
-                reason = f"{status} ({detail})"
+            reason = status if status == NO_FACE else f"{status} ({detail})"
             progress.write(f"skipped {source}: {reason}", file=out)
         if pool is not None:
             pool.close()
             pool.join()
+            pool = None
     finally:
+        if pool is not None:  # interrupted: stop the workers now
+            pool.terminate()
         progress.close()
     elapsed = time.perf_counter() - start
-    skipped = sum(counts[reason] for reason in (UNREADABLE, NO_FACE, SEVERAL_FACES))
-    by_reason = ", ".join(f"{reason}: {counts[reason]}" for reason in (NO_FACE, SEVERAL_FACES, UNREADABLE))
+    skipped = sum(counts[reason] for reason in REASONS)
+    by_reason = ", ".join(f"{reason}: {counts[reason]}" for reason in REASONS)
     print(f"aligned {counts['aligned']}, skipped {skipped} ({by_reason}), already present "
           f"{counts['present']}, of {len(inputs)} images in {elapsed:.1f} s", file=out)
     return {"aligned": counts["aligned"], "skipped": skipped, "present": counts["present"],
-            "total": len(inputs), NO_FACE: counts[NO_FACE], SEVERAL_FACES: counts[SEVERAL_FACES],
-            UNREADABLE: counts[UNREADABLE], "seconds": elapsed}
+            "total": len(inputs), **{reason: counts[reason] for reason in REASONS}, "seconds": elapsed}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,13 +16,13 @@ from align.cli import main, output_paths
 from conftest import ROOT, require_path
 
 SUMMARY = re.compile(r"aligned (\d+), skipped (\d+) \(no face: (\d+), several faces: (\d+), "
-                     r"unreadable: (\d+)\), already present (\d+), of (\d+) images")
+                     r"unreadable: (\d+), error: (\d+)\), already present (\d+), of (\d+) images")
 
 
 def _summary(text):
     match = SUMMARY.search(text)
     assert match, text
-    keys = ("aligned", "skipped", "no face", "several faces", "unreadable", "present", "total")
+    keys = ("aligned", "skipped", "no face", "several faces", "unreadable", "error", "present", "total")
     return dict(zip(keys, map(int, match.groups())))
 
 
@@ -62,12 +62,12 @@ def test_cli_on_mixed_folder_counts_skips_and_resumes(mixed_inputs, tmp_path, ca
     assert code == 0
     faces = {"bald_guys", "couple", "clapton", "gray", "rgba", "deep16"}
     assert _summary(text) == {"aligned": 6, "skipped": 5, "no face": 3, "several faces": 0,
-                              "unreadable": 2, "present": 0, "total": 11}
+                              "unreadable": 2, "error": 0, "present": 0, "total": 11}
     skips = _skips(text)
     assert {name: skips[name] for name in ("dogs.jpg", "chelsea.png", "coffee.png")} == dict.fromkeys(
         ("dogs.jpg", "chelsea.png", "coffee.png"), "no face")
-    assert skips["truncated.jpg"].startswith("unreadable") and "truncated" in skips["truncated.jpg"]
-    assert skips["notes.jpg"].startswith("unreadable") and "notes.jpg" in skips["notes.jpg"]
+    assert skips["truncated.jpg"].startswith("unreadable (") and "truncated" in skips["truncated.jpg"]
+    assert skips["notes.jpg"].startswith("unreadable (cannot")
     # OpenFace's layout: OUTPUT/<class = parent folder>/<name>.png, 64x64 RGB
     written = sorted(path.name for path in (out / "people").iterdir())
     assert written == sorted(f"{name}.png" for name in faces)
@@ -130,6 +130,28 @@ def test_cli_flatten_keeps_names_unique(photos_dir, tmp_path, capsys):
     expected |= {path.stem + ".png" for person in people for path in sorted(person.glob("*.jpg"))[:2]}
     assert set(files) == expected
     assert all(utils.load_rgb(out / name).shape == (32, 32, 3) for name in files)
+
+
+def test_cli_reports_an_unexpected_failure_and_goes_on(photos_dir, tmp_path, capsys, monkeypatch):
+    person = sorted(path for path in require_path(photos_dir / "dlib" / "johns").iterdir() if path.is_dir())[0]
+    source = tmp_path / "in" / person.name
+    source.mkdir(parents=True)
+    photos = sorted(person.glob("*.jpg"))[:3]
+    for path in photos:
+        shutil.copy(path, source)
+    original = AlignDlib.process
+
+    def process(self, rgb, *args, **kwargs):
+        if rgb.shape == utils.load_rgb(photos[1]).shape and np.array_equal(rgb, utils.load_rgb(photos[1])):
+            raise RuntimeError("simulated dlib failure")
+        return original(self, rgb, *args, **kwargs)
+
+    monkeypatch.setattr(AlignDlib, "process", process)
+    assert main([str(source.parent), "align", "innerEyesAndBottomLip", str(tmp_path / "out"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert _skips(text) == {photos[1].name: "error (RuntimeError: simulated dlib failure)"}
+    summary = _summary(text)
+    assert (summary["error"], summary["skipped"], summary["aligned"]) == (1, 1, 2)
 
 
 @settings(max_examples=60, deadline=None)
