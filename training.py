@@ -26,6 +26,8 @@ import utils
 from errors import TrainingError
 from model import Architecture, DCGAN
 
+keras = tf.keras
+
 SAMPLE_COUNT = 64  # the original's 8x8 sample grid
 
 
@@ -136,9 +138,10 @@ class Trainer:
         self.paths = paths
         self.log = log
         arch = config.architecture
+        seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        keras.utils.set_random_seed(seed)  # the initial weights, reproducible from the seed
         self.dcgan = DCGAN(arch, config.learning_rate, config.beta1, config.g_steps,
                            config.precision)
-        seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.data_seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
         self.z_rng = tf.random.Generator.from_seed(seed)

@@ -1,0 +1,183 @@
+"""The completion search: each update rule against a NumPy transcription, and convergence."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import checkpoints
+import completion
+import masks
+import model
+from completion import CompletionConfig, Completer
+
+
+@pytest.fixture(scope="module")
+def dcgan():
+    tf.keras.utils.set_random_seed(1)
+    net = model.DCGAN(model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4))
+    for _ in range(60):  # let batch-norm moving averages reach the batch statistics
+        net.discriminator(net.generator(tf.random.uniform([32, 8], -1, 1), training=True),
+                          training=True)
+    return net
+
+
+def _problem(dcgan, batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(-1, 1, (batch, 16, 16, 3)).astype(np.float32)
+    mask, low = masks.make_mask("center", 16)
+    return images, mask[None], low[None]
+
+
+def _grad(dcgan, z, images, mask, low, lam):
+    loss, grad, _ = dcgan.complete_step(z, images, mask, low, lam)
+    return loss.numpy(), grad.numpy()
+
+
+@pytest.mark.parametrize("lr", [0.01, 5.0])  # 5.0 pushes z against the box: clipping acts
+def test_momentum_updates_equal_the_blog_formula(dcgan, lr):
+    images, mask, low = _problem(dcgan)
+    config = CompletionConfig(approach="momentum", lr=lr, momentum=0.9, lam=0.1, n_iter=4,
+                              out_interval=1)
+    snapshots = list(Completer(dcgan, config, seed=5).complete(images, mask, low))
+    assert [s.iteration for s in snapshots] == [0, 1, 2, 3, 4]
+    z = snapshots[0].z.astype(np.float64)
+    v = np.zeros_like(z)
+    for snapshot in snapshots[1:]:
+        _, grad = _grad(dcgan, z.astype(np.float32), images, mask, low, 0.1)
+        v_prev = v
+        v = 0.9 * v - lr * grad
+        z = np.clip(z - 0.9 * v_prev + (1 + 0.9) * v, -1, 1)
+        np.testing.assert_allclose(snapshot.z, z, rtol=1e-4, atol=1e-5)
+        z = snapshot.z.astype(np.float64)  # follow the run, so float32 drift does not add up
+        assert snapshot.z.min() >= -1.0 and snapshot.z.max() <= 1.0
+    if lr == 5.0:
+        assert np.mean(np.abs(snapshots[-1].z) == 1.0) > 0.2  # clipping happened, z stayed in
+
+
+def test_adam_updates_equal_hand_computation(dcgan):
+    images, mask, low = _problem(dcgan)
+    config = CompletionConfig(approach="adam", lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8,
+                              lam=0.1, n_iter=3, out_interval=1)
+    snapshots = list(Completer(dcgan, config, seed=6).complete(images, mask, low))
+    z = snapshots[0].z.astype(np.float64)
+    m = v = 0.0
+    for i, snapshot in enumerate(snapshots[1:]):
+        _, g = _grad(dcgan, z.astype(np.float32), images, mask, low, 0.1)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        m_hat, v_hat = m / (1 - 0.9 ** (i + 1)), v / (1 - 0.999 ** (i + 1))
+        z = np.clip(z - 0.05 * m_hat / (np.sqrt(v_hat) + 1e-8), -1, 1)
+        np.testing.assert_allclose(snapshot.z, z, rtol=1e-4, atol=1e-5)
+        z = snapshot.z.astype(np.float64)
+
+
+class FixedRandom:
+    """Stands in for tf.random.Generator: returns the draws a test chose."""
+
+    def __init__(self, normal, uniform):
+        self._normal, self._uniform = normal, uniform
+
+    def normal(self, shape):
+        return tf.constant(self._normal, tf.float32)
+
+    def uniform(self, shape):
+        return tf.constant(self._uniform, tf.float32)
+
+
+def _numpy_hmc(z, loss_fn, grad_fn, v, u, beta, eps, steps):
+    """The 2016 repository's HMC iteration, transcribed to NumPy."""
+    z_old, loss_old, v_old = z.copy(), loss_fn(z), v.copy()
+    g = grad_fn(z)
+    for _ in range(steps):
+        v = v - eps / 2 * beta * g
+        z = np.clip(z + eps * v, -1, 1)
+        g = grad_fn(z)
+        v = v - eps / 2 * beta * g
+    loss = loss_fn(z)
+    out = z.copy()
+    for i in range(len(z)):
+        logprob_old = beta * loss_old[i] + np.sum(v_old[i] ** 2) / 2
+        logprob = beta * loss[i] + np.sum(v[i] ** 2) / 2
+        accept = np.exp(logprob_old - logprob)
+        if accept < 1 and u[i] > accept:
+            out[i] = z_old[i]
+    return out
+
+
+@pytest.mark.parametrize("uniform", [0.0, 0.5, 1.0])
+def test_hmc_update_equals_the_original(uniform):
+    """On a quadratic bowl (gradient known in closed form), per-image accept/reject included."""
+    rng = np.random.default_rng(2)
+    center = rng.uniform(-0.5, 0.5, (6, 5))
+    scale = np.linspace(1.0, 30.0, 6)[:, None]  # some images' proposals get rejected
+    loss_fn = lambda z: 0.5 * np.sum(scale * (z - center) ** 2, axis=1)
+    grad_fn = lambda z: scale * (z - center)
+    z = rng.uniform(-1, 1, (6, 5))
+    v = rng.normal(size=(6, 5)) * 3
+    u = np.full(6, uniform)
+    expected = _numpy_hmc(z, loss_fn, grad_fn, v, u, beta=2.0, eps=0.3, steps=7)
+
+    def loss_and_grad(zt):
+        return (0.5 * tf.reduce_sum(scale * (zt - center) ** 2, axis=1),
+                tf.cast(scale, tf.float32) * (zt - tf.cast(center, tf.float32)))
+
+    zt = tf.constant(z, tf.float32)
+    loss, grad = loss_and_grad(zt)
+    got = completion.hmc_update(zt, tf.cast(loss, tf.float32), grad,
+                                lambda q: tuple(tf.cast(t, tf.float32) for t in loss_and_grad(q)),
+                                2.0, 0.3, 7, FixedRandom(v, u))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-5)
+    moved = np.any(np.abs(expected - z) > 1e-9, axis=1)
+    if uniform == 0.0:
+        assert moved.all()            # u = 0 accepts every proposal
+    if uniform == 1.0:
+        assert not moved.all()        # some proposals raise the energy and are rejected
+
+
+def test_hmc_runs_in_the_completer_and_stays_in_the_box(dcgan):
+    images, mask, low = _problem(dcgan)
+    config = CompletionConfig(approach="hmc", hmc_beta=0.2, hmc_eps=0.05, hmc_L=5, n_iter=3,
+                              out_interval=3)
+    snapshots = list(Completer(dcgan, config, seed=1).complete(images, mask, low))
+    assert snapshots[-1].iteration == 3
+    assert np.all(np.abs(snapshots[-1].z) <= 1.0)
+    assert not np.allclose(snapshots[-1].z, snapshots[0].z)
+
+
+def test_history_holds_each_iterations_loss_and_z(dcgan):
+    images, mask, low = _problem(dcgan)
+    config = CompletionConfig(n_iter=7, out_interval=3)
+    snapshots = list(Completer(dcgan, config, seed=2).complete(images, mask, low))
+    assert [s.iteration for s in snapshots] == [0, 3, 6, 7]   # every interval and the last
+    assert [s.history_start for s in snapshots] == [0, 0, 3, 6]
+    assert [len(s.history_loss) for s in snapshots] == [0, 3, 3, 1]
+    for snapshot in snapshots[1:]:
+        for t in range(len(snapshot.history_loss)):
+            loss, _ = _grad(dcgan, snapshot.history_z[t], images, mask, low, 0.1)
+            np.testing.assert_allclose(snapshot.history_loss[t], loss, rtol=1e-5)
+    # The z at iteration 3 is the first history entry of the next chunk.
+    np.testing.assert_allclose(snapshots[2].history_z[0], snapshots[1].z)
+    # Snapshot losses and images belong to the snapshot's z.
+    loss, _ = _grad(dcgan, snapshots[-1].z, images, mask, low, 0.1)
+    np.testing.assert_allclose(snapshots[-1].loss, loss, rtol=1e-5)
+    np.testing.assert_allclose(snapshots[-1].generated, dcgan.sample(snapshots[-1].z).numpy(),
+                               atol=1e-6)
+
+
+def test_completing_a_generated_face_drives_contextual_loss_down_90_percent(trained_run):
+    """The generator's own image under the centre mask: the blog's momentum search with its
+    defaults (lr 0.01, momentum 0.9, lam 0.1) must recover the known pixels."""
+    dcgan, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
+    rng = np.random.default_rng(7)
+    z_true = rng.uniform(-1, 1, (8, dcgan.arch.z_dim)).astype(np.float32)
+    images = dcgan.sample(z_true).numpy()
+    mask, low = masks.make_mask("center", dcgan.arch.image_size)
+    config = CompletionConfig(n_iter=1000, out_interval=1000)
+    snapshots = list(Completer(dcgan, config, seed=8).complete(images, mask[None], low[None]))
+
+    def contextual(snapshot):
+        return model.contextual_loss(tf.constant(snapshot.generated), tf.constant(images),
+                                     tf.constant(mask[None])).numpy()
+
+    start, end = contextual(snapshots[0]), contextual(snapshots[-1])
+    assert start.min() > 1.0  # a real gap to close
+    assert end.sum() <= 0.1 * start.sum(), (start, end)
