@@ -1,0 +1,166 @@
+"""complete.py end to end with a trained checkpoint and real faces, and its error messages."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import complete
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def aligned16(tiny_faces, tmp_path_factory):
+    """Six real faces, centre-cropped and resized to the tiny model's 16x16, as PNG."""
+    import utils
+    folder = tmp_path_factory.mktemp("aligned16")
+    for path in sorted(tiny_faces.iterdir())[:6]:
+        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16),
+                       folder / (path.stem + ".png"))
+    return folder
+
+
+def _run(trained_run, out, *extra):
+    return complete.main(["--checkpointDir", str(trained_run / "checkpoint"), "--outDir", str(out),
+                          "--seed", "1", *map(str, extra)])
+
+
+def _png(path):
+    return np.asarray(Image.open(path)).astype(np.int16)
+
+
+def test_complete_writes_every_output_of_the_original(trained_run, aligned16, tmp_path):
+    images = sorted(str(p) for p in aligned16.iterdir())
+    out = tmp_path / "out"
+    assert _run(trained_run, out, "--nIter", 7, "--outInterval", 3, *images) == 0
+    expected = {"before.png", "masked.png", "options.json", "hats_imgs", "completed", "logs"}
+    assert set(os.listdir(out)) == expected
+    steps = ["0000.png", "0003.png", "0006.png", "0007.png"]  # every interval and the last
+    assert sorted(os.listdir(out / "hats_imgs")) == steps
+    assert sorted(os.listdir(out / "completed")) == steps
+    assert sorted(os.listdir(out / "logs")) == [f"hats_{i:02d}.log" for i in range(6)]
+
+    before, masked = _png(out / "before.png"), _png(out / "masked.png")
+    assert before.shape == (16, 6 * 16, 3)  # one row of 6 (8 per row, as the original)
+    first = _png(aligned16 / os.path.basename(images[0]))
+    np.testing.assert_array_equal(before[:, :16], first)
+    # centre mask (scale 0.25): rows/cols 4..11 of each 16x16 tile are the hole (gray)
+    hole = np.zeros((16, 16), bool)
+    hole[4:12, 4:12] = True
+    tiles = lambda grid: [grid[:, 16 * i:16 * (i + 1)] for i in range(6)]
+    for b, m, c, h in zip(tiles(before), tiles(masked), tiles(_png(out / "completed/0007.png")),
+                          tiles(_png(out / "hats_imgs/0007.png"))):
+        assert np.all(np.abs(m[hole] - 127.5) <= 1)
+        assert np.all(np.abs(m[~hole] - b[~hole]) <= 1)
+        assert np.all(np.abs(c[~hole] - b[~hole]) <= 1)      # known pixels kept
+        assert np.all(np.abs(c[hole] - h[hole]) <= 1)        # G(z) in the hole
+
+    lines = (out / "logs" / "hats_00.log").read_text().splitlines()
+    assert lines[0].split()[:3] == ["iter", "loss", "z0"] and len(lines[0].split()) == 2 + 16
+    assert len(lines) == 1 + 7                               # a line per iteration
+    assert [int(line.split()[0]) for line in lines[1:]] == list(range(7))
+    values = np.array([line.split()[1:] for line in lines[1:]], float)
+    assert np.all(np.abs(values[:, 1:]) <= 1) and np.all(values[:, 0] > 0)
+
+
+def test_lowres_mask_writes_lowres_previews(trained_run, aligned16, tmp_path):
+    out = tmp_path / "low"
+    assert _run(trained_run, out, "--maskType", "lowres", "--nIter", 2, "--outInterval", 2,
+                aligned16) == 0
+    assert (out / "lowres.png").exists()
+    assert sorted(os.listdir(out / "hats_imgs")) == ["0000.lowres.png", "0000.png",
+                                                     "0002.lowres.png", "0002.png"]
+    low = _png(out / "lowres.png")[:, :16]
+    # lowres keeps the 8x8 block means: each block of the preview is constant
+    for r in (0, 8):
+        for c in (0, 8):
+            block = low[r:r + 8, c:c + 8]
+            assert np.all(np.abs(block - block[0, 0]) <= 1)
+    masked = _png(out / "masked.png")
+    assert np.all(np.abs(masked - 127.5) <= 1)  # no pixel is known at full resolution
+
+
+def test_more_images_than_a_batch_use_one_folder_per_batch(trained_run, aligned16, tmp_path):
+    out = tmp_path / "batches"
+    assert _run(trained_run, out, "--batchSize", 4, "--nIter", 1, aligned16) == 0
+    assert sorted(d for d in os.listdir(out) if d.startswith("batch_")) == ["batch_000", "batch_001"]
+    assert _png(out / "batch_000" / "before.png").shape == (16, 64, 3)
+    assert _png(out / "batch_001" / "before.png").shape == (16, 32, 3)   # the last 2 images
+    assert len(os.listdir(out / "batch_001" / "logs")) == 2
+
+
+def test_an_image_completes_the_same_alone_or_in_a_batch(trained_run, aligned16, tmp_path):
+    images = sorted(str(p) for p in aligned16.iterdir())
+    assert _run(trained_run, tmp_path / "all", "--nIter", 3, *images) == 0
+    assert _run(trained_run, tmp_path / "one", "--nIter", 3, images[0]) == 0
+    log_all = (tmp_path / "all" / "logs" / "hats_00.log").read_text().splitlines()
+    log_one = (tmp_path / "one" / "logs" / "hats_00.log").read_text().splitlines()
+    for a, b in zip(log_all[1:], log_one[1:]):
+        np.testing.assert_allclose(np.array(a.split(), float), np.array(b.split(), float),
+                                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("approach", ["adam", "hmc"])
+def test_other_approaches_run_from_the_command_line(trained_run, aligned16, tmp_path, approach):
+    out = tmp_path / approach
+    assert _run(trained_run, out, "--approach", approach, "--nIter", 2, "--hmcL", 3,
+                aligned16) == 0
+    values = np.array([l.split() for l in (out / "logs/hats_00.log").read_text().splitlines()[1:]],
+                      float)
+    assert values.shape == (2, 2 + 16) and np.all(np.abs(values[:, 2:]) <= 1)
+
+
+def test_errors_are_one_clear_line(trained_run, aligned16, tmp_path, capsys):
+    good = str(sorted(aligned16.iterdir())[0])
+    assert _run(trained_run, tmp_path / "o") == 1
+    assert "no images given" in capsys.readouterr().err
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is text, not a PNG")
+    assert _run(trained_run, tmp_path / "o", good, bad) == 1
+    err = capsys.readouterr().err
+    assert "notes.png" in err and "cannot read" in err and "Traceback" not in err
+
+    assert _run(trained_run, tmp_path / "o", tmp_path / "missing.png") == 1
+    assert "no such file" in capsys.readouterr().err
+
+    assert complete.main(["--checkpointDir", str(tmp_path / "nockpt"), good]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "emptyckpt").mkdir()
+    assert complete.main(["--checkpointDir", str(tmp_path / "emptyckpt"), good]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+
+    assert _run(trained_run, tmp_path / "o", "--imgSize", 64, good) == 1
+    assert "trained at 16x16" in capsys.readouterr().err
+
+
+def test_a_foreign_checkpoint_is_refused_clearly(aligned16, tmp_path, capsys):
+    import tensorflow as tf
+    tf.train.Checkpoint(v=tf.Variable([1.0, 2.0])).save(str(tmp_path / "ck" / "other"))
+    good = str(sorted(aligned16.iterdir())[0])
+    assert complete.main(["--checkpointDir", str(tmp_path / "ck"), good]) == 1
+    assert "no architecture record" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,value", [("--centerScale", "0.7"), ("--nIter", "-1"),
+                                        ("--maskType", "triangle"), ("--lr", "-0.1"),
+                                        ("--batchSize", "0"), ("--imgSize", "60"),
+                                        ("--fractionMasked", "1.5")])
+def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        complete.main([flag, value, "x.png"])
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_help_and_errors_from_a_real_process(tmp_path):
+    """The installed entry points: --help answers without TensorFlow; an error exits 1."""
+    done = subprocess.run([sys.executable, str(ROOT / "complete.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--maskType" in done.stdout and "(default: center)" in done.stdout
+    done = subprocess.run([sys.executable, str(ROOT / "train-dcgan.py"), "--dataset",
+                           str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
