@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Completion throughput: iterations of the momentum search on a batch, at the default model.
+
+    python bench/bench_complete.py --precision float32 bfloat16
+
+Prints one JSON line per precision: median seconds per iteration (forward and
+backward through G and D for the whole batch, plus the update) and
+image-iterations/s, timing chunks of --chunk iterations run in one compiled call.
+"""
+import argparse
+
+import common
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--image_size", type=int, default=64)
+    parser.add_argument("--chunk", type=int, default=10, help="iterations per timed call")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import tensorflow as tf
+    import masks
+    from completion import CompletionConfig, Completer
+    from model import Architecture, DCGAN
+
+    for precision in args.precision:
+        arch = Architecture(args.image_size)
+        dcgan = DCGAN(arch, precision=precision)
+        completer = Completer(dcgan, CompletionConfig(), seed=0)
+        images = tf.random.uniform([args.batch_size, *arch.image_shape], -1, 1)
+        mask, low = masks.make_mask("center", args.image_size)
+        mask = tf.constant(np.broadcast_to(mask, (args.batch_size, *mask.shape)))
+        low = tf.constant(np.broadcast_to(low, (args.batch_size, *low.shape)))
+        z = tf.constant(completer.initial_z(args.batch_size))
+        zeros = tf.zeros_like(z)
+
+        def run():
+            out = completer._run(z, zeros, zeros, images, mask, low, tf.constant(0),
+                                 tf.constant(args.chunk))
+            out[0].numpy()
+
+        stats = common.summary(common.timed(run, args.repetitions, args.warmup))
+        per_iteration = stats["median_s"] / args.chunk
+        common.emit({"bench": "complete_iteration", "precision": precision,
+                     "batch_size": args.batch_size, "image_size": args.image_size, **stats,
+                     "chunk": args.chunk, "seconds_per_iteration": per_iteration,
+                     "image_iterations_per_s": args.batch_size / per_iteration})
+
+
+if __name__ == "__main__":
+    main()

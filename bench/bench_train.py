@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Training throughput: one train step (1 D + g_steps G updates) at the default model.
+
+    python bench/bench_train.py --precision float32 bfloat16
+
+Prints one JSON line per precision: median seconds per step and images/s over
+several timed steps after warm-up, on an in-memory batch (the model's speed,
+without the input pipeline).
+"""
+import argparse
+
+import common
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--image_size", type=int, default=64)
+    parser.add_argument("--gf_dim", type=int, default=64)
+    parser.add_argument("--df_dim", type=int, default=64)
+    parser.add_argument("--g_steps", type=int, default=2)
+    parser.add_argument("--repetitions", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+    from model import Architecture, DCGAN
+
+    for precision in args.precision:
+        arch = Architecture(args.image_size, 100, args.gf_dim, args.df_dim, 3)
+        dcgan = DCGAN(arch, g_steps=args.g_steps, precision=precision)
+        images = tf.random.uniform([args.batch_size, *arch.image_shape], -1, 1)
+        z = tf.random.uniform([args.batch_size, arch.z_dim], -1, 1)
+        times = common.timed(lambda: float(dcgan.train_step(images, z)["d_loss"]),
+                             args.repetitions, args.warmup)
+        stats = common.summary(times)
+        common.emit({"bench": "train_step", "precision": precision,
+                     "batch_size": args.batch_size, "image_size": args.image_size,
+                     "g_steps": args.g_steps, **stats,
+                     "images_per_s": args.batch_size / stats["median_s"]})
+
+
+if __name__ == "__main__":
+    main()
