@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--fractionMasked", type=flags.unit_interval, default=0.2,
         help="random mask: probability that a pixel is missing")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
-    add("--seed", type=int, default=None, help="Seed for z and random masks (default: random)")
+    add("--seed", type=int, default=None, help="Seed for z and random masks (None: a random seed)")
     add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
         help="Compute precision of G and D (mixed precision keeps z and the loss in float32)")
     add("imgs", nargs="*", metavar="IMG",

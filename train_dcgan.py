@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sample_dir", default="samples", help="Where 8x8 sample grids are saved")
     add("--log_dir", default="logs", help="TensorBoard log folder")
     add("--seed", type=int, default=None,
-        help="Seed for data order, flips and z (default: random, recorded in options.json)")
+        help="Seed for the initial weights, data order, flips and z (None: a random seed, "
+             "recorded in checkpoint_dir/options.json)")
     add("--sample_interval", type=flags.positive_int, default=100,
         help="Save a sample grid every this many steps")
     add("--checkpoint_interval", type=flags.positive_int, default=500,
