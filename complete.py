@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="random mask: probability that a pixel is missing")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
     add("--seed", type=int, default=None, help="Seed for z and random masks (None: a random seed)")
-    add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
-        help="Compute precision of G and D (mixed precision keeps z and the loss in float32)")
+    add("--precision", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+        help="Compute precision of G and D: auto picks float16 on a CUDA GPU, bfloat16 on a "
+             "CPU with AMX or AVX512-BF16, float32 otherwise (z, gradients and the loss stay "
+             "float32)")
     add("imgs", nargs="*", metavar="IMG",
         help="Images to complete: files, globs or folders (aligned faces, e.g. from align/)")
     return parser
@@ -181,7 +183,8 @@ def run(args, log=print) -> int:
         raise CompletionError("no such file: " + ", ".join(missing))
     dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
     arch = dcgan.arch
-    log(f"Loaded {prefix}: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}")
+    log(f"Loaded {prefix}: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, "
+        f"precision {dcgan.precision}")
     if args.imgSize is not None and args.imgSize != arch.image_size:
         raise CompletionError(
             f"--imgSize {args.imgSize} does not match the checkpoint in '{args.checkpointDir}', "

@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--df_dim", type=flags.positive_int, default=64,
         help="Discriminator filters in the first layer")
     add("--c_dim", type=int, choices=(1, 3), default=3, help="Image channels (3 colour, 1 gray)")
-    add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
-        help="Compute precision; bfloat16/float16 are mixed precision (float32 variables)")
+    add("--precision", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+        help="Compute precision: auto picks float16 on a CUDA GPU, bfloat16 on a CPU with AMX "
+             "or AVX512-BF16, float32 otherwise; bfloat16/float16 are mixed precision (variables "
+             "and losses stay float32, float16 adds loss scaling)")
     return parser
 
 

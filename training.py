@@ -52,7 +52,7 @@ class TrainConfig:
     sample_interval: int = 100
     checkpoint_interval: int = 500
     log_interval: int = 10
-    precision: str = "float32"
+    precision: str = "auto"
     max_to_keep: int = 3
 
     @property
@@ -154,6 +154,8 @@ class Trainer:
             self.checkpoint, config.checkpoint_dir, max_to_keep=config.max_to_keep,
             checkpoint_name=checkpoints.CHECKPOINT_NAME)
         self.resumed_from = self._resume()
+        log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
+            f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {self.dcgan.precision}")
 
     def _resume(self) -> str | None:
         prefix = checkpoints.latest(self.config.checkpoint_dir)
