@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="random mask: probability that a pixel is missing")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
     add("--seed", type=int, default=None, help="Seed for z and random masks (None: a random seed)")
+    add("--shard", type=flags.shard, default=None, metavar="I/N",
+        help="Complete only the I-th (from 0) of N contiguous slices of the image list, into "
+             "outDir/shard_I_of_N/, so N processes or machines can split a large job")
     add("--precision", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
         help="Compute precision of G and D: auto picks float16 on a CUDA GPU, bfloat16 on a "
              "CPU with AMX or AVX512-BF16, float32 otherwise (z, gradients and the loss stay "
@@ -178,6 +181,13 @@ def run(args, log=print) -> int:
     if not paths:
         raise CompletionError("no images given: pass image files, globs or a folder, e.g. "
                               "'complete.py data/your-test-data/aligned/*'")
+    shard_index, shard_count = args.shard or (0, 1)
+    if shard_count > 1:
+        total = len(paths)
+        paths = list(utils.shard_slice(paths, shard_index, shard_count))
+        if not paths:
+            log(f"Shard {shard_index}/{shard_count} has no images (only {total} given).")
+            return 0
     missing = [path for path in paths if not os.path.exists(path)]
     if missing:
         raise CompletionError("no such file: " + ", ".join(missing))
@@ -202,15 +212,18 @@ def run(args, log=print) -> int:
         out_interval=args.outInterval)
     completer = Completer(dcgan, config, seed=args.seed)
 
-    os.makedirs(args.outDir, exist_ok=True)
-    with open(os.path.join(args.outDir, "options.json"), "w") as handle:
+    out_root = args.outDir
+    if shard_count > 1:
+        out_root = os.path.join(args.outDir, f"shard_{shard_index}_of_{shard_count}")
+    os.makedirs(out_root, exist_ok=True)
+    with open(os.path.join(out_root, "options.json"), "w") as handle:
         json.dump(vars(args) | {"imgs": paths, "checkpoint": prefix}, handle, indent=2)
 
     batch_count = int(np.ceil(len(paths) / args.batchSize))
     for batch_index, start in enumerate(range(0, len(paths), args.batchSize)):
         batch = images[start:start + args.batchSize]
-        out_dir = (args.outDir if batch_count == 1
-                   else os.path.join(args.outDir, f"batch_{batch_index:03d}"))
+        out_dir = (out_root if batch_count == 1
+                   else os.path.join(out_root, f"batch_{batch_index:03d}"))
         writer = OutputWriter(out_dir, batch, mask, lowres_mask, arch.z_dim)
         try:
             for snapshot in completer.complete(batch, mask[None], lowres_mask[None]):
@@ -219,7 +232,7 @@ def run(args, log=print) -> int:
                     f"{snapshot.iteration}/{config.n_iter} mean loss {snapshot.loss.mean():.4f}")
         finally:
             writer.close()
-    log(f"Wrote completions of {len(paths)} image(s) to {args.outDir}")
+    log(f"Wrote completions of {len(paths)} image(s) to {out_root}")
     return 0
 
 

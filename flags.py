@@ -87,6 +87,17 @@ def train_size(text: str) -> float:
     return float(positive_int(text))
 
 
+def shard(text: str) -> tuple[int, int]:
+    """'I/N' with 0 <= I < N: the I-th (from 0) of N contiguous slices of a list."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must look like I/N (e.g. 0/4), got '{text}'")
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"needs 0 <= I < N, got '{text}'")
+    return index, count
+
+
 def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

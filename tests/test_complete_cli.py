@@ -164,3 +164,26 @@ def test_help_and_errors_from_a_real_process(tmp_path):
                            str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_shards_split_the_images_without_overlap_or_collision(trained_run, aligned16, tmp_path):
+    import json
+    images = sorted(str(p) for p in aligned16.iterdir())         # 6 images
+    seen = []
+    for index in range(4):
+        assert _run(trained_run, tmp_path / "out", "--shard", f"{index}/4", "--nIter", 1,
+                    *images) == 0
+        folder = tmp_path / "out" / f"shard_{index}_of_4"
+        mine = json.loads((folder / "options.json").read_text())["imgs"]
+        assert len(os.listdir(folder / "logs")) == len(mine)
+        assert _png(folder / "before.png").shape[1] == 16 * len(mine)
+        seen.extend(mine)
+    assert seen == images                                         # all, once, in order
+    assert sorted(os.listdir(tmp_path / "out")) == [f"shard_{i}_of_4" for i in range(4)]
+
+
+@pytest.mark.parametrize("value", ["4/4", "-1/2", "1", "a/b", "0/0"])
+def test_bad_shard_exits_2(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        complete.main(["--shard", value, "x.png"])
+    assert exit_info.value.code == 2 and "--shard" in capsys.readouterr().err
