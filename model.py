@@ -132,20 +132,20 @@ class Generator(keras.Model):
       -> g_h3 (B, 32, 32, 64) -> g_h4 (B, 64, 64, 3) -> tanh
     """
 
-    def __init__(self, arch: Architecture, precision: str = "float32"):
+    def __init__(self, arch: Architecture, precision: str = "float32", sync_bn: bool = False):
         super().__init__(name="generator")
         self.arch = arch
         policy = dtype_policy(precision)
         n = arch.num_layers
         self.base_filters = arch.gf_dim * _filter_mult(n - 1)
         self.g_h0_lin = ops.linear(self.base_filters * BASE_SIZE * BASE_SIZE, "g_h0_lin", policy)
-        self.g_bn0 = ops.batch_norm("g_bn0", policy)
+        self.g_bn0 = ops.batch_norm("g_bn0", policy, sync_bn)
         # Attribute names are checkpoint keys: keep them (the original's names).
         for i in range(1, n + 1):
             filters = arch.c_dim if i == n else arch.gf_dim * _filter_mult(n - 1 - i)
             setattr(self, f"g_h{i}", ops.deconv2d(filters, f"g_h{i}", policy))
             if i < n:
-                setattr(self, f"g_bn{i}", ops.batch_norm(f"g_bn{i}", policy))
+                setattr(self, f"g_bn{i}", ops.batch_norm(f"g_bn{i}", policy, sync_bn))
 
     def call(self, z, training=False):
         n = self.arch.num_layers
@@ -167,7 +167,7 @@ class Discriminator(keras.Model):
       -> d_h2_conv (B, 8, 8, 256) -> d_h3_conv (B, 4, 4, 512) -> d_h3_lin (B, 1)
     """
 
-    def __init__(self, arch: Architecture, precision: str = "float32"):
+    def __init__(self, arch: Architecture, precision: str = "float32", sync_bn: bool = False):
         super().__init__(name="discriminator")
         self.arch = arch
         policy = dtype_policy(precision)
@@ -176,7 +176,7 @@ class Discriminator(keras.Model):
             setattr(self, f"d_h{i}_conv", ops.conv2d(arch.df_dim * _filter_mult(i), f"d_h{i}_conv",
                                                      policy))
             if i > 0:
-                setattr(self, f"d_bn{i}", ops.batch_norm(f"d_bn{i}", policy))
+                setattr(self, f"d_bn{i}", ops.batch_norm(f"d_bn{i}", policy, sync_bn))
         self.lin_name = f"d_h{n - 1}_lin"
         setattr(self, self.lin_name, ops.linear(1, self.lin_name, policy))
 
@@ -242,6 +242,10 @@ class DCGAN(tf.Module):
     """Generator, discriminator, their optimizers, and the compiled train/completion steps.
 
     Batch size is never fixed: every step takes it from its input tensors.
+    Built inside a ``tf.distribute`` strategy's scope, the train step splits each
+    global batch across the replicas (several GPUs, or workers), synchronises
+    batch norm over the global batch and averages gradients, so one step equals
+    one single-device step on the same batch.
     """
 
     def __init__(self, arch: Architecture = Architecture(), learning_rate: float = 2e-4,
@@ -250,8 +254,10 @@ class DCGAN(tf.Module):
         self.arch = arch
         self.precision = precision = resolve_precision(precision)
         self.g_steps = int(g_steps)
-        self.generator = Generator(arch, precision)
-        self.discriminator = Discriminator(arch, precision)
+        self.strategy = tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.generator = Generator(arch, precision, sync_bn=self.replicas > 1)
+        self.discriminator = Discriminator(arch, precision, sync_bn=self.replicas > 1)
         # Build the weights now so a checkpoint can be restored into them at once.
         self.generator(tf.zeros([1, arch.z_dim]))
         self.discriminator(tf.zeros([1, *arch.image_shape]))
@@ -260,6 +266,8 @@ class DCGAN(tf.Module):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self._train_step = tf.function(self._train_step_eager, reduce_retracing=True)
+        self._distributed_train_step = tf.function(self._distributed_train_step_eager,
+                                                   reduce_retracing=True)
         self._complete_step = tf.function(self._complete_step_eager, reduce_retracing=True)
 
     def _make_optimizer(self, learning_rate, beta1):
@@ -270,9 +278,10 @@ class DCGAN(tf.Module):
         return optimizer
 
     # ----------------------------------------------------------------- training
-    @staticmethod
-    def _scaled(optimizer, loss):
-        """The loss to differentiate: scaled up for float16 (inside the tape)."""
+    def _scaled(self, optimizer, loss):
+        """The loss to differentiate (inside the tape): divided by the number of replicas,
+        whose gradients are summed, and scaled up for float16."""
+        loss = loss / self.replicas
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return optimizer.scale_loss(loss)
         return loss
@@ -301,10 +310,32 @@ class DCGAN(tf.Module):
                 "g_loss": g_loss, "d_real": tf.sigmoid(real_logits),
                 "d_fake": tf.sigmoid(fake_logits)}
 
+    def _distributed_train_step_eager(self, images, z):
+        """Each replica trains on its contiguous slice of the global batch."""
+        def replica_step(images, z):
+            context = tf.distribute.get_replica_context()
+            size = tf.shape(images)[0] // context.num_replicas_in_sync
+            start = context.replica_id_in_sync_group * size
+            return self._train_step_eager(images[start:start + size], z[start:start + size])
+
+        outputs = self.strategy.run(replica_step, args=(images, z))
+        mean = tf.distribute.ReduceOp.MEAN
+        reduced = {key: self.strategy.reduce(mean, outputs[key], axis=None)
+                   for key in ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")}
+        for key in ("d_real", "d_fake"):
+            reduced[key] = self.strategy.gather(outputs[key], axis=0)
+        return reduced
+
     def train_step(self, images, z):
-        """images (B, S, S, C) in [-1, 1], z (B, z_dim) -> dict of losses and D outputs."""
-        return self._train_step(tf.convert_to_tensor(images, tf.float32),
-                                tf.convert_to_tensor(z, tf.float32))
+        """images (B, S, S, C) in [-1, 1], z (B, z_dim) -> dict of losses and D outputs.
+
+        With several replicas, B must be a multiple of their number.
+        """
+        images = tf.convert_to_tensor(images, tf.float32)
+        z = tf.convert_to_tensor(z, tf.float32)
+        if self.replicas == 1:
+            return self._train_step(images, z)
+        return self._distributed_train_step(images, z)
 
     def sample(self, z):
         """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C)."""

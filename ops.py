@@ -45,10 +45,15 @@ def linear(units: int, name: str, dtype=None) -> keras.layers.Layer:
                               name=name, dtype=dtype)
 
 
-def batch_norm(name: str, dtype=None) -> keras.layers.Layer:
-    """Batch norm as the original: moving averages with decay 0.9, epsilon 1e-5, learned scale."""
+def batch_norm(name: str, dtype=None, synchronized: bool = False) -> keras.layers.Layer:
+    """Batch norm as the original: moving averages with decay 0.9, epsilon 1e-5, learned scale.
+
+    ``synchronized`` computes the batch statistics over the global batch of all
+    replicas (several GPUs or workers), so training matches one device.
+    """
     return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-                                           center=True, scale=True, name=name, dtype=dtype)
+                                           center=True, scale=True, name=name, dtype=dtype,
+                                           synchronized=synchronized)
 
 
 def lrelu(x: tf.Tensor, leak: float = LRELU_SLOPE) -> tf.Tensor:

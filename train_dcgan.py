@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Compute precision: auto picks float16 on a CUDA GPU, bfloat16 on a CPU with AMX "
              "or AVX512-BF16, float32 otherwise; bfloat16/float16 are mixed precision (variables "
              "and losses stay float32, float16 adds loss scaling)")
+    add("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
+        help="Distribution: mirrored splits each batch across all GPUs of this machine (auto "
+             "does when there are several); multiworker across machines or processes named by "
+             "the TF_CONFIG environment variable; default is one device")
     return parser
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 import checkpoints
+import distribute
 import utils
 from errors import TrainingError
 from model import Architecture, DCGAN
@@ -53,6 +54,7 @@ class TrainConfig:
     checkpoint_interval: int = 500
     log_interval: int = 10
     precision: str = "auto"
+    strategy: str = "auto"
     max_to_keep: int = 3
 
     @property
@@ -138,10 +140,22 @@ class Trainer:
         self.paths = paths
         self.log = log
         arch = config.architecture
+        # The strategy comes first: MultiWorkerMirroredStrategy must exist before other ops.
+        self.strategy = distribute.make_strategy(config.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise TrainingError(f"--batch_size {config.batch_size} must be a multiple of the "
+                                f"{self.replicas} replicas of --strategy {config.strategy}")
+        worker_index, self.is_chief = (distribute.worker() if config.strategy == "multiworker"
+                                       else (0, True))
+        # Every worker saves (saving is collective); only the chief into --checkpoint_dir.
+        self.checkpoint_dir = (config.checkpoint_dir if self.is_chief else
+                               os.path.join(config.checkpoint_dir, f"worker_{worker_index}"))
         seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
         keras.utils.set_random_seed(seed)  # the initial weights, reproducible from the seed
-        self.dcgan = DCGAN(arch, config.learning_rate, config.beta1, config.g_steps,
-                           config.precision)
+        with self.strategy.scope():
+            self.dcgan = DCGAN(arch, config.learning_rate, config.beta1, config.g_steps,
+                               config.precision)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.data_seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
         self.z_rng = tf.random.Generator.from_seed(seed)
@@ -151,14 +165,15 @@ class Trainer:
             self.dcgan, step=self.step, data_seed=self.data_seed, z_rng=self.z_rng,
             sample_z=self.sample_z)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, config.checkpoint_dir, max_to_keep=config.max_to_keep,
+            self.checkpoint, self.checkpoint_dir, max_to_keep=config.max_to_keep,
             checkpoint_name=checkpoints.CHECKPOINT_NAME)
         self.resumed_from = self._resume()
         log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
-            f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {self.dcgan.precision}")
+            f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {self.dcgan.precision}, "
+            f"{self.replicas} replica(s)")
 
     def _resume(self) -> str | None:
-        prefix = checkpoints.latest(self.config.checkpoint_dir)
+        prefix = checkpoints.latest(self.checkpoint_dir)
         if prefix is None:
             return None
         stored = checkpoints.read_architecture(prefix)
@@ -181,15 +196,19 @@ class Trainer:
         """Train to ``config.epoch`` epochs; returns the last logged losses."""
         config = self.config
         steps, batch_size = steps_per_epoch(len(self.paths), config.batch_size, config.train_size)
-        if steps == 0:
+        batch_size -= batch_size % self.replicas  # a small dataset's one batch, split evenly
+        if steps == 0 or batch_size == 0:
             raise TrainingError(f"no training images in '{config.dataset}'")
         start_step = int(self.step.numpy())
         total_steps = steps * config.epoch
         if self.resumed_from:
             self.log(f"Resuming from {self.resumed_from} at step {start_step} "
                      f"(epoch {start_step // steps}).")
-        os.makedirs(config.sample_dir, exist_ok=True)
-        writer = tf.summary.create_file_writer(config.log_dir)
+        if self.is_chief:
+            os.makedirs(config.sample_dir, exist_ok=True)
+            writer = tf.summary.create_file_writer(config.log_dir)
+        else:
+            writer = tf.summary.create_noop_writer()
         dataset = make_dataset(self.paths, config.image_size, batch_size,
                                int(self.data_seed.numpy()), steps, start_step, config.epoch,
                                config.c_dim)
@@ -233,6 +252,8 @@ class Trainer:
                 "--learning_rate or --precision float32")
 
     def _write_samples(self, epoch, index, step, z, outputs) -> None:
+        if not self.is_chief:
+            return
         samples = self.sample()
         path = os.path.join(self.config.sample_dir, f"train_{epoch:02d}_{index:04d}.png")
         utils.save_grid(samples, path, (8, 8) if len(samples) == 64 else None)
@@ -259,8 +280,8 @@ def train(config: TrainConfig, log=print) -> dict:
     paths = list_training_images(config.dataset)
     log(f"Found {len(paths)} images in {config.dataset}")
     trainer = Trainer(config, paths, log)
-    os.makedirs(config.checkpoint_dir, exist_ok=True)
-    with open(os.path.join(config.checkpoint_dir, "options.json"), "w") as handle:
+    os.makedirs(trainer.checkpoint_dir, exist_ok=True)
+    with open(os.path.join(trainer.checkpoint_dir, "options.json"), "w") as handle:
         json.dump(dataclasses.asdict(config) | {"seed": int(trainer.data_seed.numpy())}, handle,
                   indent=2, default=str)
     return trainer.run()

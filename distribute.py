@@ -1,0 +1,49 @@
+"""Choosing a ``tf.distribute`` strategy for training (``train_dcgan.py --strategy``).
+
+* ``default``: one device (TensorFlow's default strategy).
+* ``mirrored``: ``MirroredStrategy`` over all visible GPUs (or, without GPUs, all
+  logical CPU devices): each step's global batch is split across the replicas.
+* ``multiworker``: ``MultiWorkerMirroredStrategy`` across processes or machines,
+  configured by the standard ``TF_CONFIG`` environment variable.
+* ``auto``: ``mirrored`` when more than one GPU is visible, else ``default``.
+
+The model built in the strategy's scope synchronises batch norm and averages
+gradients over the global batch (see ``model.DCGAN``).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from errors import TrainingError
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if name == "auto":
+        name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = ([d.name for d in tf.config.list_logical_devices("GPU")]
+                   or [d.name for d in tf.config.list_logical_devices("CPU")])
+        return tf.distribute.MirroredStrategy(devices)
+    if "TF_CONFIG" not in os.environ:
+        raise TrainingError(
+            "--strategy multiworker needs the TF_CONFIG environment variable (the cluster's "
+            "worker addresses and this process's task), see the README's 'Several machines'")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def worker() -> tuple[int, bool]:
+    """(task index, is chief) of this process under TF_CONFIG; (0, True) without it."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    has_chief = "chief" in config.get("cluster", {})
+    return index, (kind == "chief") or (kind == "worker" and index == 0 and not has_chief)

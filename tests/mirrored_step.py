@@ -1,0 +1,55 @@
+"""Run by tests/test_distribute.py in a fresh process (logical devices must be set first).
+
+Builds the same tiny DCGAN twice, on one device and under a MirroredStrategy over two
+logical CPU devices, runs one train step on the same global batch, and prints the
+largest differences of the losses and of every updated variable as JSON.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import distribute  # noqa: E402
+from model import Architecture, DCGAN  # noqa: E402
+
+arch = Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
+rng = np.random.default_rng(0)
+images = rng.uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
+z = rng.uniform(-1, 1, (8, 8)).astype(np.float32)
+
+tf.keras.utils.set_random_seed(1)
+single = DCGAN(arch)
+strategy = distribute.make_strategy("mirrored")
+with strategy.scope():
+    tf.keras.utils.set_random_seed(1)
+    mirrored = DCGAN(arch)
+
+
+def variables(dcgan):
+    return {v.path: v.numpy() for v in dcgan.generator.variables + dcgan.discriminator.variables}
+
+
+before = variables(single)
+initial = max(float(np.abs(before[k] - v).max()) for k, v in variables(mirrored).items())
+out_single = single.train_step(images, z)
+out_mirrored = mirrored.train_step(images, z)
+after_single, after_mirrored = variables(single), variables(mirrored)
+print(json.dumps({
+    "replicas": mirrored.replicas,
+    "initial_weight_diff": initial,
+    "loss_diff": {k: abs(float(out_single[k]) - float(out_mirrored[k]))
+                  for k in ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")},
+    "d_real_diff": float(np.abs(out_single["d_real"].numpy()
+                                - out_mirrored["d_real"].numpy()).max()),
+    # per variable: (largest difference between the two runs, largest update of the step)
+    "weights": {k: (float(np.abs(after_single[k] - after_mirrored[k]).max()),
+                    float(np.abs(after_single[k] - before[k]).max())) for k in before},
+}))

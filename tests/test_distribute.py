@@ -1,0 +1,148 @@
+"""--strategy: one mirrored step over two devices equals one single-device step."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+import distribute
+
+
+def _run_script(name, timeout=240, env=None):
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / name)], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_step_equals_single_device_step():
+    """Tolerances: losses and D outputs 1e-5; every weight 1e-6 of the step's update, except
+    the biases of the convolutions that feed batch norm, whose true gradient is zero (batch
+    norm subtracts the mean), so their update is rounding noise that Adam magnifies up to lr;
+    and the moving means that include those biases (1e-4)."""
+    result = _run_script("mirrored_step.py")
+    assert result["replicas"] == 2
+    assert result["initial_weight_diff"] == 0.0
+    for key, diff in result["loss_diff"].items():
+        assert diff < 1e-5, key
+    assert result["d_real_diff"] < 1e-5
+    before_bn = {"discriminator/d_h1_conv/bias", "generator/g_h0_lin/bias", "generator/g_h1/bias"}
+    checked = 0
+    for name, (diff, update) in result["weights"].items():
+        if name in before_bn:
+            assert diff <= 2 * 2e-4, name                 # at most two Adam steps of lr
+        elif "moving_mean" in name:
+            assert diff < 1e-4, name
+        else:
+            assert diff <= 1e-6 + 1e-3 * update, (name, diff, update)
+            checked += 1
+    assert checked >= 10
+
+
+def test_strategy_names():
+    assert distribute.make_strategy("default").num_replicas_in_sync == 1
+    assert distribute.make_strategy("auto").num_replicas_in_sync == 1     # no GPUs here
+    with pytest.raises(ValueError):
+        distribute.make_strategy("tpu")
+
+
+def test_multiworker_needs_tf_config(monkeypatch):
+    from errors import TrainingError
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(TrainingError, match="TF_CONFIG"):
+        distribute.make_strategy("multiworker")
+
+
+def test_worker_roles(monkeypatch):
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": 1}}))
+    assert distribute.worker() == (1, False)
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": 0}}))
+    assert distribute.worker() == (0, True)
+    monkeypatch.delenv("TF_CONFIG")
+    assert distribute.worker() == (0, True)
+
+
+def _free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _weights(prefix):
+    import tensorflow as tf
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(prefix)
+            if name.startswith(("generator/", "discriminator/"))}
+
+
+def test_two_workers_on_loopback_match_one_process(tiny_faces, tmp_path):
+    """Two train_dcgan.py processes with --strategy multiworker (TF_CONFIG on 127.0.0.1) end
+    with identical weights, equal to one process on the same global batches (tolerances as
+    for the mirrored step)."""
+    import numpy as np
+    import checkpoints
+
+    data = tmp_path / "faces"
+    data.mkdir()
+    for path in sorted(tiny_faces.iterdir())[:32]:
+        (data / path.name).symlink_to(path)
+    common = [sys.executable, str(ROOT / "train_dcgan.py"), "--dataset", str(data),
+              "--epoch", "1", "--batch_size", "16", "--image_size", "16", "--z_dim", "8",
+              "--gf_dim", "4", "--df_dim", "4", "--seed", "5", "--log_interval", "1",
+              "--precision", "float32"]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    workers = []
+    for index in range(2):
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        args = common + ["--strategy", "multiworker", "--checkpoint_dir", str(tmp_path / "multi"),
+                         "--sample_dir", str(tmp_path / "multi_samples"),
+                         "--log_dir", str(tmp_path / "multi_logs")]
+        workers.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    for process in workers:
+        try:
+            outputs.append(process.communicate(timeout=240)[0])
+        finally:
+            process.kill()
+    assert all(p.returncode == 0 for p in workers), "\n".join(o[-2000:] for o in outputs)
+    assert "2 replica(s)" in outputs[0]
+    single = subprocess.run(common + ["--strategy", "default",
+                                      "--checkpoint_dir", str(tmp_path / "single"),
+                                      "--sample_dir", str(tmp_path / "single_samples"),
+                                      "--log_dir", str(tmp_path / "single_logs")],
+                            capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert single.returncode == 0, single.stderr[-2000:]
+
+    chief = checkpoints.latest(str(tmp_path / "multi"))
+    other = checkpoints.latest(str(tmp_path / "multi" / "worker_1"))
+    alone = checkpoints.latest(str(tmp_path / "single"))
+    assert chief.endswith("-2") and other.endswith("-2") and alone.endswith("-2")
+    chief_w, other_w, alone_w = _weights(chief), _weights(other), _weights(alone)
+    for name in chief_w:
+        np.testing.assert_array_equal(chief_w[name], other_w[name], err_msg=name)
+    before_bn = ("discriminator/d_h1_conv/bias", "generator/g_h0_lin/bias", "generator/g_h1/bias",
+                 "discriminator/d_bn1/moving_mean", "generator/g_bn0/moving_mean",
+                 "generator/g_bn1/moving_mean")
+    compared = 0
+    for name in chief_w:
+        if not name.startswith(before_bn):
+            np.testing.assert_allclose(chief_w[name], alone_w[name], rtol=1e-4, atol=1e-6,
+                                       err_msg=name)
+            compared += 1
+    assert compared >= 10
+    assert not (tmp_path / "multi" / "worker_1" / "samples").exists()
+    assert os.listdir(tmp_path / "multi_samples")        # only the chief writes samples
