@@ -5,7 +5,10 @@
 
 Prints one JSON line per precision: median seconds per iteration (forward and
 backward through G and D for the whole batch, plus the update) and
-image-iterations/s, timing chunks of --chunk iterations run in one compiled call.
+image-iterations/s, timing chunks of --chunk iterations run in one compiled call;
+the FLOPs of one iteration (convolutions and matmuls, counted by TensorFlow's
+profiler on the single-iteration step), GFLOP/s and the percentage of the matmul
+peak measured in the same process and precision.
 """
 import argparse
 
@@ -15,7 +18,7 @@ import common
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--precision", nargs="+", default=["auto"])
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=10, help="iterations per timed call")
@@ -45,12 +48,18 @@ def main(argv=None):
                                  tf.constant(args.chunk))
             out[0].numpy()
 
+        flops = common.graph_flops(dcgan._complete_step.get_concrete_function(
+            z, images, mask, low, tf.constant(0.1)))
         stats = common.summary(common.timed(run, args.repetitions, args.warmup))
         per_iteration = stats["median_s"] / args.chunk
-        common.emit({"bench": "complete_iteration", "precision": precision,
+        peak = common.matmul_peak(dcgan.precision)
+        gflops = flops / per_iteration / 1e9
+        common.emit({"bench": "complete_iteration", "precision": dcgan.precision,
                      "batch_size": args.batch_size, "image_size": args.image_size, **stats,
                      "chunk": args.chunk, "seconds_per_iteration": per_iteration,
-                     "image_iterations_per_s": args.batch_size / per_iteration})
+                     "image_iterations_per_s": args.batch_size / per_iteration,
+                     "gflop_per_iteration": flops / 1e9, "gflop_per_s": gflops,
+                     "matmul_peak_gflop_per_s": peak, "percent_of_peak": 100 * gflops / peak})
 
 
 if __name__ == "__main__":

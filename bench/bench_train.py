@@ -5,7 +5,9 @@
 
 Prints one JSON line per precision: median seconds per step and images/s over
 several timed steps after warm-up, on an in-memory batch (the model's speed,
-without the input pipeline).
+without the input pipeline); the step's convolution and matmul FLOPs (counted by
+TensorFlow's profiler from the traced graph), the achieved GFLOP/s, and that as
+a percentage of the matmul peak measured in the same process and precision.
 """
 import argparse
 
@@ -15,7 +17,7 @@ import common
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--precision", nargs="+", default=["auto"])
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--gf_dim", type=int, default=64)
@@ -33,13 +35,18 @@ def main(argv=None):
         dcgan = DCGAN(arch, g_steps=args.g_steps, precision=precision)
         images = tf.random.uniform([args.batch_size, *arch.image_shape], -1, 1)
         z = tf.random.uniform([args.batch_size, arch.z_dim], -1, 1)
+        flops = common.graph_flops(dcgan._train_step.get_concrete_function(images, z))
         times = common.timed(lambda: float(dcgan.train_step(images, z)["d_loss"]),
                              args.repetitions, args.warmup)
         stats = common.summary(times)
-        common.emit({"bench": "train_step", "precision": precision,
+        peak = common.matmul_peak(dcgan.precision)
+        gflops = flops / stats["median_s"] / 1e9
+        common.emit({"bench": "train_step", "precision": dcgan.precision,
                      "batch_size": args.batch_size, "image_size": args.image_size,
                      "g_steps": args.g_steps, **stats,
-                     "images_per_s": args.batch_size / stats["median_s"]})
+                     "images_per_s": args.batch_size / stats["median_s"],
+                     "gflop_per_step": flops / 1e9, "gflop_per_s": gflops,
+                     "matmul_peak_gflop_per_s": peak, "percent_of_peak": 100 * gflops / peak})
 
 
 if __name__ == "__main__":

@@ -42,3 +42,30 @@ def commit() -> str:
 def emit(result: dict) -> None:
     result = {"commit": commit(), "machine": platform.machine(), "cpus": os.cpu_count(), **result}
     print(json.dumps(result), flush=True)
+
+
+MATMUL_OPS = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul",
+              "BatchMatMulV2", "BatchMatMulV3", "_FusedConv2D", "_FusedMatMul"]
+
+
+def graph_flops(concrete_function) -> float:
+    """Convolution and matmul FLOPs (2 per multiply-add) of one call of a traced function,
+    counted by TensorFlow's profiler from the graph's ops and their static shapes (forward and
+    backward ops alike; batch norm and element-wise ops are not counted)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    options["account_type_regexes"] = [f"^{name}$" for name in MATMUL_OPS]
+    return float(model_analyzer.profile(concrete_function.graph, options=options).total_float_ops)
+
+
+def matmul_peak(precision: str, size: int = 2048, repetitions: int = 10) -> float:
+    """Measured GFLOP/s of a square matmul in ``precision`` in this process: the peak the
+    benchmarks compare against (mixed precision computes in bfloat16/float16)."""
+    import tensorflow as tf
+    dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}[precision]
+    a = tf.cast(tf.random.uniform([size, size]), dtype)
+    b = tf.cast(tf.random.uniform([size, size]), dtype)
+    multiply = tf.function(lambda: tf.matmul(a, b))
+    times = timed(lambda: multiply().numpy(), repetitions, warmup=3)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
