@@ -187,3 +187,16 @@ def test_bad_shard_exits_2(value, capsys):
     with pytest.raises(SystemExit) as exit_info:
         complete.main(["--shard", value, "x.png"])
     assert exit_info.value.code == 2 and "--shard" in capsys.readouterr().err
+
+
+def test_help_does_not_load_tensorflow():
+    """--help answers at once: the drivers import TensorFlow only when work starts."""
+    code = ("import sys; sys.argv = ['x', '--help']\n"
+            "import complete, train_dcgan\n"
+            "for main in (complete.main, train_dcgan.main):\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "print('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=str(ROOT))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
