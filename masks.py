@@ -27,7 +27,7 @@ import numpy as np
 
 MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres", "half", "pattern")
 HALF_SIDES = ("left", "right", "top", "bottom")
-PATTERN_CELL = 8           # the pattern's blobs are about image_size / PATTERN_CELL wide
+PATTERN_CELL = 16          # the pattern's noise grid: one node per 16 pixels
 LOWRES_FACTOR = 8
 GRID_STEP = 4
 
@@ -94,7 +94,7 @@ def pattern_mask(size: int, fraction: float = 0.25,
                  rng: np.random.Generator | None = None) -> np.ndarray:
     """The paper's random pattern mask: smooth blobs covering ``fraction`` of the image.
 
-    Gaussian noise on a coarse (S/8 + 1)^2 grid is upsampled bilinearly to S x S
+    Gaussian noise on a coarse (S/16 + 1)^2 grid is upsampled bilinearly to S x S
     and the ``fraction`` highest values become the hole, so the missing pixels
     form a few irregular connected regions (as Pathak et al.'s and Yeh et al.'s
     random-region masks), not scattered dots. Exactly round(fraction * S^2)
