@@ -166,9 +166,10 @@ def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, caps
     mask[HOLE] = 0
     for column, photo_path in enumerate(photos):
         photo = utils.load_rgb(photo_path)
-        face, transform = aligner.align(16, photo, return_transform=True)
+        found = aligner.process(photo, 16)
+        transform, box = found.transform, found.box
         np.testing.assert_array_equal(_png(out / "before.png")[:, 16 * column:16 * (column + 1)],
-                                      face)                             # the aligned face completed
+                                      found.thumbnail)                  # the aligned face completed
         pasted = _png(out / "pasted" / (photo_path.stem + ".png"))
         assert pasted.shape == photo.shape
         changed = np.any(pasted != photo, axis=2)
@@ -177,7 +178,6 @@ def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, caps
         assert changed.sum() > 0.5 * region.sum()
         # the hole of the face maps onto the middle of the face in the photo
         rows, cols = np.nonzero(region)
-        box = aligner.getLargestFaceBoundingBox(photo)
         assert box.left() < cols.mean() < box.right() and box.top() < rows.mean() < box.bottom()
 
     Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(tmp_path / "wall.png")
