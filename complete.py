@@ -37,6 +37,8 @@ import outputs
 import utils
 from errors import CompletionError, UserError
 
+PASTED_DIR = "pasted"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -285,13 +287,16 @@ def run(args, log=print) -> int:
         if gif:
             gif.save()
         final = outputs.final_completion(batch, snapshot.generated, batch_mask, blend=args.blend)
-        outputs.write_per_image(args.outDir, paths[rows], names[rows], final)
-        if args.align and args.pasteBack:
+        outputs.write_per_image(args.outDir, names[rows], final)
+        if args.pasteBack:
             pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform)
                       for photo, face, face_mask, transform in
                       zip(photos[rows], final, np.broadcast_to(batch_mask, final.shape[:3] + (1,)),
                           transforms[rows])]
-            outputs.write_per_image(args.outDir, paths[rows], names[rows], pasted, subdir="pasted")
+            outputs.write_per_image(args.outDir, names[rows], pasted, subdir=PASTED_DIR)
+    outputs.write_index(args.outDir, paths, names)
+    if args.pasteBack:
+        outputs.write_index(args.outDir, paths, names, subdir=PASTED_DIR)
     log(f"Wrote completions of {len(paths)} image(s) to {args.outDir}")
     return 0
 

@@ -67,6 +67,8 @@ def paste_back(photo: np.ndarray, face: np.ndarray, mask: np.ndarray,
     coordinates. Returns a uint8 copy of ``photo`` changed only where
     :func:`warped_hole` is above 0.
     """
+    if face.ndim == 3 and face.shape[2] == 1:                 # a grayscale model's face
+        face = np.repeat(face, 3, axis=2)
     height, width = photo.shape[:2]
     inverse = cv2.invertAffineTransform(np.asarray(transform, np.float64))
     warped_face = cv2.warpAffine(np.ascontiguousarray(face), inverse, (width, height),

@@ -53,24 +53,21 @@ def safe_unique_names(paths: list[str]) -> list[str]:
     return names
 
 
-def write_per_image(out_dir: str, paths: list[str], names: list[str], images: np.ndarray,
-                    subdir: str = PER_IMAGE_DIR) -> list[str]:
-    """Write ``images`` (uint8 or [-1, 1]) as ``out_dir/subdir/<name>``; append to its index.csv."""
-    folder = os.path.join(out_dir, subdir)
-    os.makedirs(folder, exist_ok=True)
-    written = []
-    index_path = os.path.join(folder, "index.csv")
-    new_index = not os.path.exists(index_path)
-    with open(index_path, "a", newline="") as handle:
+def write_per_image(out_dir: str, names: list[str], images: np.ndarray,
+                    subdir: str = PER_IMAGE_DIR) -> None:
+    """Write ``images`` (uint8 or [-1, 1]) as ``out_dir/subdir/<name>``."""
+    for name, image in zip(names, images):
+        utils.save_rgb(image, os.path.join(out_dir, subdir, name))
+
+
+def write_index(out_dir: str, paths: list[str], names: list[str],
+                subdir: str = PER_IMAGE_DIR) -> None:
+    """``out_dir/subdir/index.csv``: every input path and the file written for it."""
+    os.makedirs(os.path.join(out_dir, subdir), exist_ok=True)
+    with open(os.path.join(out_dir, subdir, "index.csv"), "w", newline="") as handle:
         table = csv.writer(handle)
-        if new_index:
-            table.writerow(["input", "output"])
-        for path, name, image in zip(paths, names, images):
-            target = os.path.join(folder, name)
-            utils.save_rgb(image, target)
-            table.writerow([path, os.path.join(subdir, name)])
-            written.append(target)
-    return written
+        table.writerow(["input", "output"])
+        table.writerows([path, os.path.join(subdir, name)] for path, name in zip(paths, names))
 
 
 class GifRecorder:
