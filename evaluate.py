@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Comma-separated methods out of {', '.join(METHODS)}")
     add("--checkpointDir", default="checkpoint", help="The trained model (not needed for telea/ns)")
     add("--outDir", default="evaluation", help="Where the CSV, JSON and example grid go")
-    add("--maskType", choices=[m for m in masks.MASK_TYPES if m != "lowres"], default="center",
+    add("--maskType", choices=[m for m in masks.MASK_TYPES if m not in ("lowres", "full")],
+        default="center",
         help="Which pixels are missing")
     add("--centerScale", type=flags.center_scale, default=0.25, help="center mask scale")
     add("--fractionMasked", type=flags.unit_interval, default=0.2,
