@@ -14,7 +14,10 @@ For each batch of up to ``--batchSize`` images it writes, as the 2016 code:
     outDir/options.json          the resolved options
 
 With more images than one batch, batch k writes the same layout into
-``outDir/batch_kkk/``.
+``outDir/batch_kkk/``. Beyond the original (see README.md): every image's final
+completion in ``outDir/completed/images/`` (:mod:`outputs`), ``--blend``
+(:mod:`blending`), ``--weighted``, ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
+``--nRestarts``, ``--gif``, and ``--align``/``--pasteBack`` for raw photos (:mod:`faces`).
 """
 from __future__ import annotations
 
@@ -26,10 +29,15 @@ import sys
 
 import numpy as np
 
+import faces
 import flags
+import mask_files
 import masks
+import outputs
 import utils
 from errors import CompletionError, UserError
+
+PASTED_DIR = "pasted"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="center mask: the hole spans rows/columns imgSize*scale to imgSize*(1-scale)")
     add("--fractionMasked", type=flags.unit_interval, default=0.2,
         help="random mask: probability that a pixel is missing")
+    add("--halfSide", choices=masks.HALF_SIDES, default="left",
+        help="half mask: which half is missing")
+    add("--patternFraction", type=flags.unit_interval, default=0.25,
+        help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
+    add("--maskFile", default=None,
+        help="One mask image for every input (any square size, resized nearest-neighbour; "
+             "white = keep, black = missing); overrides --maskType")
+    add("--maskDir", default=None,
+        help="Folder with one mask per input, matched by file name (same convention as "
+             "--maskFile); overrides --maskType")
+    add("--weighted", action="store_true",
+        help="The paper's importance-weighted contextual loss: a known pixel weighs the "
+             "fraction of missing pixels in the --weightWindow square around it")
+    add("--weightWindow", type=flags.positive_int, default=7,
+        help="Window (odd) of the importance weights of --weighted")
+    add("--blend", action="store_true",
+        help="Poisson-blend G(z) into the hole for the final per-image completions "
+             "(known pixels unchanged, G(z)'s gradients kept in the hole)")
+    add("--nRestarts", type=flags.positive_int, default=1,
+        help="Random starts per image; each image keeps the one with the lowest final loss")
+    add("--gif", action="store_true",
+        help="Also write completion.gif: the completed grid at every --outInterval")
+    add("--align", action="store_true",
+        help="Inputs are raw photos: align each face (align/, innerEyesAndBottomLip, model "
+             "size) before completing it")
+    add("--pasteBack", action="store_true",
+        help="With --align: warp each completed face back into its photo (outDir/pasted/)")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
     add("--seed", type=int, default=None, help="Seed for z and random masks (None: a random seed)")
     add("--shard", type=flags.shard, default=None, metavar="I/N",
@@ -161,7 +196,7 @@ class OutputWriter:
             low = masks.lowres_preview(generated)
             utils.save_grid(low, os.path.join(self.out_dir, "hats_imgs",
                                               f"{snapshot.iteration:04d}.lowres.png"), self.shape)
-        completed = self.masked + generated * (1.0 - self.mask)
+        completed = outputs.composite(self.masked, generated, self.mask)
         utils.save_grid(completed, os.path.join(self.out_dir, "completed", name), self.shape)
 
     def close(self) -> None:
@@ -175,8 +210,15 @@ class OutputWriter:
 
 def run(args, log=print) -> int:
     import checkpoints  # TensorFlow loads here
-    from completion import CompletionConfig, Completer
+    from completion import CompletionConfig, Completer, best_of_restarts
 
+    if args.pasteBack and not args.align:
+        raise CompletionError("--pasteBack needs --align (it pastes faces back into raw photos)")
+    if args.maskFile and args.maskDir:
+        raise CompletionError("pass --maskFile or --maskDir, not both")
+    if args.weightWindow % 2 == 0:
+        raise CompletionError(f"--weightWindow must be odd (a window centred on the pixel), "
+                              f"got {args.weightWindow}")
     paths = utils.expand_image_args(args.imgs)
     if not paths:
         raise CompletionError("no images given: pass image files, globs or a folder, e.g. "
@@ -200,11 +242,25 @@ def run(args, log=print) -> int:
             f"--imgSize {args.imgSize} does not match the checkpoint in '{args.checkpointDir}', "
             f"which was trained at {arch.image_size}x{arch.image_size}: drop --imgSize or pass "
             "another --checkpointDir")
-    images = read_images(paths, arch.image_size, arch.c_dim, warn=log)
+    if args.align:
+        faces_rgb, photos, transforms = faces.align_photos(paths, arch.image_size, log=log)
+        images = utils.to_model(faces_rgb)
+        if arch.c_dim == 1:
+            images = images.mean(axis=3, keepdims=True)
+    else:
+        images = read_images(paths, arch.image_size, arch.c_dim, warn=log)
 
     rng = np.random.default_rng(args.seed)
     mask, lowres_mask = masks.make_mask(args.maskType, arch.image_size, args.centerScale,
-                                        args.fractionMasked, rng)
+                                        args.fractionMasked, rng, side=args.halfSide,
+                                        pattern_fraction=args.patternFraction)
+    mask = mask[None]                                            # (1 or N, S, S, 1)
+    if args.maskFile:
+        mask = mask_files.load_mask(args.maskFile, arch.image_size)[None]
+    elif args.maskDir:
+        mask = mask_files.masks_from_dir(args.maskDir, paths, arch.image_size)
+    loss_mask = masks.importance_weights(mask, args.weightWindow) if args.weighted else mask
+    names = outputs.safe_unique_names(paths)
     config = CompletionConfig(
         approach=args.approach, lr=args.lr, momentum=args.momentum, beta1=args.beta1,
         beta2=args.beta2, eps=args.eps, hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps,
@@ -224,14 +280,39 @@ def run(args, log=print) -> int:
         batch = images[start:start + args.batchSize]
         out_dir = (out_root if batch_count == 1
                    else os.path.join(out_root, f"batch_{batch_index:03d}"))
-        writer = OutputWriter(out_dir, batch, mask, lowres_mask, arch.z_dim)
+        rows = slice(start, start + args.batchSize)
+        batch_mask = mask[rows] if len(mask) > 1 else mask
+        batch_loss_mask = loss_mask[rows] if len(loss_mask) > 1 else loss_mask
+        writer = OutputWriter(out_dir, batch, batch_mask, lowres_mask, arch.z_dim)
+        gif = outputs.GifRecorder(os.path.join(out_dir, "completion.gif"),
+                                  writer.shape) if args.gif else None
+        if args.nRestarts > 1:
+            snapshots = best_of_restarts(completer, batch, batch_loss_mask, lowres_mask[None],
+                                         args.nRestarts)
+        else:
+            snapshots = completer.complete(batch, batch_loss_mask, lowres_mask[None])
         try:
-            for snapshot in completer.complete(batch, mask[None], lowres_mask[None]):
+            for snapshot in snapshots:
                 writer.submit(snapshot)
+                if gif:
+                    gif.add(outputs.composite(batch, snapshot.generated, batch_mask))
                 log(f"[batch {batch_index + 1}/{batch_count}] iteration "
                     f"{snapshot.iteration}/{config.n_iter} mean loss {snapshot.loss.mean():.4f}")
         finally:
             writer.close()
+        if gif:
+            gif.save()
+        final = outputs.final_completion(batch, snapshot.generated, batch_mask, blend=args.blend)
+        outputs.write_per_image(out_root, names[rows], final)
+        if args.pasteBack:
+            pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform)
+                      for photo, face, face_mask, transform in
+                      zip(photos[rows], final, np.broadcast_to(batch_mask, final.shape[:3] + (1,)),
+                          transforms[rows])]
+            outputs.write_per_image(out_root, names[rows], pasted, subdir=PASTED_DIR)
+    outputs.write_index(out_root, paths, names)
+    if args.pasteBack:
+        outputs.write_index(out_root, paths, names, subdir=PASTED_DIR)
     log(f"Wrote completions of {len(paths)} image(s) to {out_root}")
     return 0
 

@@ -22,6 +22,8 @@ z in [-1, 1]^z_dim, then paste G(z) into the hole. Three searches, as in the
 between output intervals and returns the per-iteration losses and z's for the
 logs, so Python does no work per iteration. It yields :class:`Snapshot` at
 iteration 0, every ``out_interval`` iterations, and after the last one.
+:func:`best_of_restarts` runs several random starts per image and keeps the
+one with the lowest final loss (``--nRestarts``).
 """
 from __future__ import annotations
 
@@ -204,3 +206,33 @@ class Completer:
             start, iteration = iteration, iteration + steps
             yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
                            losses.numpy(), zs.numpy())
+
+
+def best_of_restarts(completer: Completer, images, mask, lowres_mask=None,
+                     restarts: int = 1) -> list[Snapshot]:
+    """``restarts`` searches per image from independent random z; keep each image's best.
+
+    All ``B * restarts`` searches run as one batch (restart-major: rows
+    ``k * B + i`` are restart ``k`` of image ``i``; batch norm is in inference
+    mode, so they do not interact), then every image keeps the restart with the
+    lowest *final* loss. Returns that restart's snapshots, shaped as for one search
+    of B images. Restart 0 draws the same z as a plain :meth:`Completer.complete`
+    with the same seed, so it can only do better.
+    """
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    images = np.asarray(images, np.float32)
+    batch = len(images)
+
+    def tile(array):
+        array = np.broadcast_to(array, (batch, *np.shape(array)[-3:]))
+        return np.concatenate([array] * restarts)
+
+    low = completer.dcgan.arch.image_size // LOWRES_FACTOR
+    lowres_mask = np.zeros((1, low, low, 1), np.float32) if lowres_mask is None else lowres_mask
+    snapshots = list(completer.complete(tile(images), tile(mask), tile(lowres_mask)))
+    final_loss = snapshots[-1].loss.reshape(restarts, batch)
+    chosen = final_loss.argmin(axis=0) * batch + np.arange(batch)      # (B,) rows of the winners
+    return [Snapshot(s.iteration, s.z[chosen], s.generated[chosen], s.loss[chosen],
+                     s.history_start, s.history_loss[:, chosen], s.history_z[:, chosen])
+            for s in snapshots]

@@ -9,6 +9,15 @@ The mask types of the 2016 original (``complete.py --maskType``):
   grid    only every 4th pixel of every 4th row known
   lowres  no pixel known, but the 8x average-pooled image is (``lowres_mask``)
 
+Added here (Yeh, Chen et al., Sec. 4; not in the 2016 code):
+
+  half     one half missing: ``side`` left, right, top or bottom
+  pattern  the paper's random pattern: smooth random blobs, ``pattern_fraction``
+           (about 25%) of the pixels missing
+
+and :func:`importance_weights`, the paper's weighted contextual loss (Sec. 3.2).
+Masks read from files are in :mod:`mask_files`.
+
 A mask is ``float32`` of shape ``(S, S, 1)``; the low-resolution mask is
 ``(S / 8, S / 8, 1)``. They broadcast over channels.
 """
@@ -16,14 +25,17 @@ from __future__ import annotations
 
 import numpy as np
 
-MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres")
+MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres", "half", "pattern")
+HALF_SIDES = ("left", "right", "top", "bottom")
+PATTERN_CELL = 16          # the pattern's noise grid: one node per 16 pixels
 LOWRES_FACTOR = 8
 GRID_STEP = 4
 
 
 def make_mask(mask_type: str, image_size: int, center_scale: float = 0.25,
               fraction: float = 0.2, rng: np.random.Generator | None = None,
-              lowres_factor: int = LOWRES_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+              lowres_factor: int = LOWRES_FACTOR, side: str = "left",
+              pattern_fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(mask, lowres_mask)`` for one of :data:`MASK_TYPES`."""
     size = image_size
     low = max(size // lowres_factor, 1)
@@ -49,6 +61,10 @@ def make_mask(mask_type: str, image_size: int, center_scale: float = 0.25,
     elif mask_type == "lowres":
         mask[:] = 0.0
         lowres_mask[:] = 1.0
+    elif mask_type == "half":
+        mask = half_mask(size, side)
+    elif mask_type == "pattern":
+        mask = pattern_mask(size, pattern_fraction, rng)
     else:
         raise ValueError(f"unknown mask type {mask_type!r}; choose one of {', '.join(MASK_TYPES)}")
     return mask, lowres_mask
@@ -60,3 +76,68 @@ def lowres_preview(images: np.ndarray, factor: int = LOWRES_FACTOR) -> np.ndarra
     pooled = images.reshape(batch, height // factor, factor, width // factor, factor,
                             channels).mean(axis=(2, 4))
     return np.repeat(np.repeat(pooled, factor, axis=1), factor, axis=2)
+
+
+def half_mask(size: int, side: str = "left") -> np.ndarray:
+    """``(S, S, 1)`` with the ``side`` half missing (S/2 rows or columns)."""
+    if side not in HALF_SIDES:
+        raise ValueError(f"half side must be one of {', '.join(HALF_SIDES)}, got {side!r}")
+    mask = np.ones((size, size, 1), np.float32)
+    half = size // 2
+    region = {"left": np.s_[:, :half], "right": np.s_[:, size - half:],
+              "top": np.s_[:half, :], "bottom": np.s_[size - half:, :]}[side]
+    mask[region] = 0.0
+    return mask
+
+
+def pattern_mask(size: int, fraction: float = 0.25,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """The paper's random pattern mask: smooth blobs covering ``fraction`` of the image.
+
+    Gaussian noise on a coarse (S/16 + 1)^2 grid is upsampled bilinearly to S x S
+    and the ``fraction`` highest values become the hole, so the missing pixels
+    form a few irregular connected regions (as Pathak et al.'s and Yeh et al.'s
+    random-region masks), not scattered dots. Exactly round(fraction * S^2)
+    pixels are missing (ties broken by position).
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"pattern fraction must be in [0, 1], got {fraction}")
+    rng = rng if rng is not None else np.random.default_rng()
+    cells = max(size // PATTERN_CELL, 1) + 1
+    coarse = rng.standard_normal((cells, cells))
+    position = np.linspace(0.0, cells - 1.0, size)
+    low = np.minimum(position.astype(int), cells - 2) if cells > 1 else np.zeros(size, int)
+    weight = position - low
+    rows = (coarse[low] * (1 - weight)[:, None] + coarse[np.minimum(low + 1, cells - 1)] * weight[:, None])
+    field = rows[:, low] * (1 - weight)[None, :] + rows[:, np.minimum(low + 1, cells - 1)] * weight[None, :]
+    missing = int(round(fraction * size * size))
+    mask = np.ones(size * size, np.float32)
+    mask[np.argsort(-field, axis=None, kind="stable")[:missing]] = 0.0
+    return mask.reshape(size, size, 1)
+
+
+def importance_weights(mask: np.ndarray, window: int = 7) -> np.ndarray:
+    """The paper's importance weights for the contextual loss (Yeh, Chen et al., Eq. 3).
+
+    ``W_i = (1 / |N(i)|) * sum_{j in N(i)} (1 - M_j)`` for a known pixel i, 0 for a
+    missing one, where N(i) is the ``window`` x ``window`` square centred on i:
+    known pixels next to the hole count most, known pixels far from it not at
+    all. At the image border N(i) holds only the pixels inside the image (so
+    |N(i)| is smaller there). ``mask`` is binary ``(..., S, S, 1)`` (1 = known);
+    the result has its shape.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"the weight window must be an odd positive size, got {window}")
+    mask = np.asarray(mask, np.float32)
+    half = window // 2
+    missing = 1.0 - mask
+    inside = np.ones_like(mask)
+
+    def window_sum(values):  # sum over the window of each pixel, on axes -3 and -2
+        pad = [(0, 0)] * values.ndim
+        pad[-3] = pad[-2] = (half + 1, half)
+        total = np.pad(values, pad).cumsum(axis=-3).cumsum(axis=-2)
+        return (total[..., window:, window:, :] - total[..., :-window, window:, :]
+                - total[..., window:, :-window, :] + total[..., :-window, :-window, :])
+
+    return (mask * window_sum(missing) / window_sum(inside)).astype(np.float32)

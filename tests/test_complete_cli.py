@@ -39,7 +39,7 @@ def test_complete_writes_every_output_of_the_original(trained_run, aligned16, tm
     assert set(os.listdir(out)) == expected
     steps = ["0000.png", "0003.png", "0006.png", "0007.png"]  # every interval and the last
     assert sorted(os.listdir(out / "hats_imgs")) == steps
-    assert sorted(os.listdir(out / "completed")) == steps
+    assert sorted(os.listdir(out / "completed")) == steps + ["images"]   # + per-image files
     assert sorted(os.listdir(out / "logs")) == [f"hats_{i:02d}.log" for i in range(6)]
 
     before, masked = _png(out / "before.png"), _png(out / "masked.png")

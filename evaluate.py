@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Measure completion quality on ground-truth faces, beside OpenCV's classical inpainting.
+
+    ./evaluate.py faces/*.png --maskType center --nIter 300 --outDir evaluation
+
+Masks each face (the same ``--maskType`` choices as complete.py; ``random`` and
+``pattern`` masks are drawn independently per image from ``--seed``), fills the
+hole with every method of ``--methods``, and compares the result with the
+original face (definitions in :mod:`metrics` and README.md):
+
+  ours                 the DCGAN completion, known pixels + G(z) in the hole
+  ours_blend           the same search, Poisson-blended (:mod:`blending`)
+  ours_weighted        a second search with the importance-weighted contextual loss
+  ours_weighted_blend  ... Poisson-blended
+  telea, ns            ``cv2.inpaint`` with Telea's fast marching method and the
+                       Navier-Stokes method (radius ``--inpaintRadius``)
+
+Writes ``outDir/per_image.csv`` (one row per image and method), ``outDir/summary.json``
+(means per method, the options and the checkpoint) and ``outDir/examples.png``
+(rows: truth, masked input, then one row per method, for the first 8 faces).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+
+import flags
+import masks
+import metrics
+import outputs
+import utils
+from errors import CompletionError, UserError
+
+OURS = ("ours", "ours_blend", "ours_weighted", "ours_weighted_blend")
+BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+METHODS = OURS + tuple(BASELINES)
+FIGURES = ("psnr_whole", "psnr_hole", "ssim_whole", "ssim_hole")
+EXAMPLES = 8
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Complete masked ground-truth faces and report PSNR/SSIM (whole image and "
+                    "hole) of the DCGAN completion and of OpenCV's Telea and Navier-Stokes "
+                    "inpainting.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("faces", nargs="+", metavar="FACE", help="Aligned ground-truth faces: files, globs, folders")
+    add("--limit", type=flags.positive_int, default=None, help="Use the first N faces only")
+    add("--methods", default=",".join(METHODS),
+        help=f"Comma-separated methods out of {', '.join(METHODS)}")
+    add("--checkpointDir", default="checkpoint", help="The trained model (not needed for telea/ns)")
+    add("--outDir", default="evaluation", help="Where the CSV, JSON and example grid go")
+    add("--maskType", choices=[m for m in masks.MASK_TYPES if m not in ("lowres", "full")],
+        default="center",
+        help="Which pixels are missing")
+    add("--centerScale", type=flags.center_scale, default=0.25, help="center mask scale")
+    add("--fractionMasked", type=flags.unit_interval, default=0.2,
+        help="random mask: probability that a pixel is missing")
+    add("--halfSide", choices=masks.HALF_SIDES, default="left", help="half mask: missing half")
+    add("--patternFraction", type=flags.unit_interval, default=0.25,
+        help="pattern mask: share of missing pixels")
+    add("--approach", choices=("momentum", "adam", "hmc"), default="momentum", help="Search")
+    add("--lr", type=flags.positive_float, default=0.01, help="Step size")
+    add("--lam", type=flags.nonnegative_float, default=0.1, help="Weight of the perceptual loss")
+    add("--nIter", type=flags.nonnegative_int, default=1000, help="Iterations of the search")
+    add("--weightWindow", type=flags.positive_int, default=7,
+        help="Window of the importance weights (ours_weighted)")
+    add("--batchSize", type=flags.positive_int, default=64, help="Faces completed at once")
+    add("--inpaintRadius", type=flags.positive_float, default=3.0,
+        help="cv2.inpaint neighbourhood radius")
+    add("--seed", type=int, default=0, help="Seed of the masks and of z")
+    add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
+        help="Compute precision of G and D")
+    return parser
+
+
+def make_masks(args, count: int, size: int) -> np.ndarray:
+    """(N, S, S, 1) masks: one per face, drawn independently for random/pattern."""
+    rng = np.random.default_rng(args.seed)
+    return np.stack([masks.make_mask(args.maskType, size, args.centerScale, args.fractionMasked,
+                                     rng, side=args.halfSide,
+                                     pattern_fraction=args.patternFraction)[0]
+                     for _ in range(count)])
+
+
+def inpaint_baseline(truth: np.ndarray, mask: np.ndarray, flag: int, radius: float) -> np.ndarray:
+    """OpenCV inpainting of uint8 RGB ``truth`` (S, S, 3) where ``mask`` (S, S, 1) is 0."""
+    hole = (mask[..., 0] < 0.5).astype(np.uint8) * 255
+    masked = truth * (hole == 0)[..., None].astype(np.uint8)      # the hole's values are not seen
+    return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag)
+
+
+def complete_faces(dcgan, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
+    """G(z) after ``--nIter`` iterations for every face: (N, S, S, C) in [-1, 1]."""
+    from completion import CompletionConfig, Completer
+
+    config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
+                              n_iter=args.nIter, out_interval=max(args.nIter, 1))
+    completer = Completer(dcgan, config, seed=args.seed)
+    loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks
+    generated = []
+    for start in range(0, len(images), args.batchSize):
+        rows = slice(start, start + args.batchSize)
+        *_, last = completer.complete(images[rows], loss_masks[rows])
+        generated.append(last.generated)
+        log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
+            f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}")
+    return np.concatenate(generated)
+
+
+def evaluate(args, log=print) -> dict:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise CompletionError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+                              f"choose from {', '.join(METHODS)}")
+    if args.weightWindow % 2 == 0:
+        raise CompletionError(f"--weightWindow must be odd, got {args.weightWindow}")
+    paths = utils.expand_image_args(args.faces)[:args.limit]
+    missing = [path for path in paths if not os.path.exists(path)]
+    if missing or not paths:
+        raise CompletionError("no such face: " + ", ".join(missing) if missing else "no faces given")
+
+    from complete import read_images
+    dcgan = prefix = step = None
+    size = None
+    if set(methods) & set(OURS):
+        import checkpoints
+        dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
+        step = checkpoints.read_step(prefix)
+        size = dcgan.arch.image_size
+        log(f"Loaded {prefix} (step {step})")
+    else:
+        size = utils.load_rgb(paths[0]).shape[0]
+    images = read_images(paths, size, 3, warn=log)                       # (N, S, S, 3) [-1, 1]
+    truths = utils.from_model(images)                                    # uint8 ground truth
+    face_masks = make_masks(args, len(paths), size)
+    holes = face_masks[..., 0] < 0.5
+
+    results = {}
+    for weighted in (False, True):
+        wanted = [m for m in methods if m in OURS and ("weighted" in m) == weighted]
+        if not wanted:
+            continue
+        generated = complete_faces(dcgan, images, face_masks, args, weighted, log)
+        for method in wanted:
+            final = outputs.final_completion(images, generated, face_masks,
+                                             blend=method.endswith("blend"))
+            results[method] = utils.from_model(final)
+    for method in methods:
+        if method in BASELINES:
+            results[method] = np.stack([inpaint_baseline(truth, mask, BASELINES[method],
+                                                         args.inpaintRadius)
+                                        for truth, mask in zip(truths, face_masks)])
+
+    os.makedirs(args.outDir, exist_ok=True)
+    rows = []
+    for method in methods:
+        for path, result, truth, hole in zip(paths, results[method], truths, holes):
+            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole)})
+    with open(os.path.join(args.outDir, "per_image.csv"), "w", newline="") as handle:
+        table = csv.DictWriter(handle, ["image", "method", *FIGURES])
+        table.writeheader()
+        table.writerows(rows)
+    means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
+                      for figure in FIGURES} for method in methods}
+    summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
+               "checkpoint": prefix, "step": step, "means": means,
+               "options": vars(args)}
+    with open(os.path.join(args.outDir, "summary.json"), "w") as handle:
+        json.dump(summary, handle, indent=2)
+    shown = slice(0, EXAMPLES)
+    grid = [truths[shown], utils.from_model(images[shown] * face_masks[shown])]
+    grid += [results[method][shown] for method in methods]
+    count = len(truths[shown])
+    utils.save_grid(np.concatenate(grid), os.path.join(args.outDir, "examples.png"),
+                    (len(grid), count))
+    log(format_table(summary))
+    return summary
+
+
+def format_table(summary: dict) -> str:
+    lines = [f"{summary['images']} faces, {100 * summary['missing_fraction']:.1f}% missing",
+             f"{'method':<20} {'PSNR whole':>10} {'PSNR hole':>10} {'SSIM whole':>10} {'SSIM hole':>10}"]
+    for method, means in summary["means"].items():
+        lines.append(f"{method:<20} {means['psnr_whole']:>10.2f} {means['psnr_hole']:>10.2f} "
+                     f"{means['ssim_whole']:>10.4f} {means['ssim_hole']:>10.4f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    flags.quiet_tensorflow()
+    try:
+        evaluate(args, log=lambda line: print(line, flush=True))
+        return 0
+    except UserError as error:
+        return flags.fail(str(error))
+    except OSError as error:
+        return flags.fail(f"cannot write to '{args.outDir}': {error}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Raw photos in, photos out: align faces for completion and paste completed faces back.
+
+``complete.py --align`` accepts unaligned photos: each is aligned with
+:mod:`align` exactly as the training faces were (OpenFace's
+``innerEyesAndBottomLip``, at the model's image size), the aligned face is
+completed, and with ``--pasteBack`` the completed face is warped back into the
+photo with the inverse of the alignment's affine transform. Only the completed
+region changes: the hole (1 - mask) is warped with the same transform (bilinear,
+so its edge is anti-aliased) and used as the alpha of the pasted face; every
+photo pixel the warped hole does not touch keeps its value exactly.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+import utils
+from errors import CompletionError
+
+
+def align_photos(paths: list[str], size: int, pad: float = 0.0, log=print):
+    """Align the largest face of every photo: (faces uint8 (N, size, size, 3), photos, transforms).
+
+    ``transforms[i]`` is the 2x3 matrix from ``photos[i]`` to face coordinates.
+    Photos without a face or that cannot be read are refused, naming them.
+    """
+    from align import AlignDlib, INNER_EYES_AND_BOTTOM_LIP
+
+    aligner = AlignDlib()
+    faces, photos, transforms, problems = [], [], [], []
+    for path in paths:
+        try:
+            photo = utils.load_rgb(path)
+        except utils.ImageReadError as error:
+            problems.append(f"{error}")
+            continue
+        face, transform = aligner.align(size, photo, landmarkIndices=INNER_EYES_AND_BOTTOM_LIP,
+                                        pad=pad, return_transform=True)
+        if face is None:
+            problems.append(f"{path}: no face found")
+            continue
+        faces.append(face)
+        photos.append(photo)
+        transforms.append(transform)
+    if problems:
+        raise CompletionError("--align cannot use " + ("these photos:\n  " if len(problems) > 1
+                                                       else "") + "\n  ".join(problems))
+    log(f"Aligned {len(faces)} face(s) to {size}x{size} (innerEyesAndBottomLip)")
+    return np.stack(faces), photos, transforms
+
+
+def warped_hole(mask: np.ndarray, transform: np.ndarray, photo_shape) -> np.ndarray:
+    """The hole (1 - mask) of an (S, S, 1) face mask warped into the photo: alpha (H, W) in [0, 1]."""
+    height, width = photo_shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(transform, np.float64))
+    hole = np.ascontiguousarray(1.0 - np.asarray(mask, np.float32)[..., 0])
+    alpha = cv2.warpAffine(hole, inverse, (width, height), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return np.clip(alpha, 0.0, 1.0)
+
+
+def paste_back(photo: np.ndarray, face: np.ndarray, mask: np.ndarray,
+               transform: np.ndarray) -> np.ndarray:
+    """Warp the completed ``face`` (uint8 (S, S, 3)) back into ``photo`` over the hole.
+
+    ``mask`` (S, S, 1) is 1 on known pixels; ``transform`` maps photo to face
+    coordinates. Returns a uint8 copy of ``photo`` changed only where
+    :func:`warped_hole` is above 0.
+    """
+    if face.ndim == 3 and face.shape[2] == 1:                 # a grayscale model's face
+        face = np.repeat(face, 3, axis=2)
+    height, width = photo.shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(transform, np.float64))
+    warped_face = cv2.warpAffine(np.ascontiguousarray(face), inverse, (width, height),
+                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = warped_hole(mask, transform, photo.shape)
+    changed = alpha > 0
+    weight = alpha[changed][:, None]
+    mixed = photo[changed].astype(np.float32) * (1.0 - weight) + warped_face[changed] * weight
+    result = photo.copy()
+    result[changed] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+    return result

@@ -1,0 +1,90 @@
+"""Completion outputs beyond the original's grids: per-image files, blending, the GIF.
+
+* ``outDir/completed/images/<name>.png``: every image's final completion, one
+  file each (Poisson-blended with ``--blend``). They sit in a subfolder so that
+  no input name can collide with the grids ``completed/NNNN.png``. ``<name>`` is
+  the input's file name without folders, with characters other than letters,
+  digits, ``.``, ``-`` and ``_`` replaced by ``_``; a name taken already (two
+  inputs called ``a.png`` in different folders) gets ``_2``, ``_3``, ...
+  ``completed/images/index.csv`` maps every input path to its file.
+* ``outDir/completion.gif``: the completed grid at every ``--outInterval``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+
+import numpy as np
+from PIL import Image
+
+import blending
+import utils
+
+PER_IMAGE_DIR = os.path.join("completed", "images")
+GIF_FRAME_MS = 200
+GIF_LAST_FRAME_MS = 1500
+
+
+def composite(images: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The original's completion: known pixels of the input, G(z) in the hole."""
+    return images * mask + generated * (1.0 - mask)
+
+
+def final_completion(images, generated, mask, blend: bool = False) -> np.ndarray:
+    """(B, S, S, C) in [-1, 1]: :func:`composite`, or its Poisson blend (``--blend``)."""
+    if blend:
+        return np.clip(blending.blend_batch(images, generated, mask), -1.0, 1.0)
+    return composite(images, generated, mask)
+
+
+def safe_unique_names(paths: list[str]) -> list[str]:
+    """Output file names (``.png``) for ``paths``: no folders, safe characters, all distinct."""
+    names, taken = [], set()
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or "image"
+        name, count = stem, 1
+        while name.lower() in taken:
+            count += 1
+            name = f"{stem}_{count}"
+        taken.add(name.lower())
+        names.append(name + ".png")
+    return names
+
+
+def write_per_image(out_dir: str, names: list[str], images: np.ndarray,
+                    subdir: str = PER_IMAGE_DIR) -> None:
+    """Write ``images`` (uint8 or [-1, 1]) as ``out_dir/subdir/<name>``."""
+    for name, image in zip(names, images):
+        utils.save_rgb(image, os.path.join(out_dir, subdir, name))
+
+
+def write_index(out_dir: str, paths: list[str], names: list[str],
+                subdir: str = PER_IMAGE_DIR) -> None:
+    """``out_dir/subdir/index.csv``: every input path and the file written for it."""
+    os.makedirs(os.path.join(out_dir, subdir), exist_ok=True)
+    with open(os.path.join(out_dir, subdir, "index.csv"), "w", newline="") as handle:
+        table = csv.writer(handle)
+        table.writerow(["input", "output"])
+        table.writerows([path, os.path.join(subdir, name)] for path, name in zip(paths, names))
+
+
+class GifRecorder:
+    """Collects grid frames and writes an animated GIF (Pillow) at the end."""
+
+    def __init__(self, path: str, shape: tuple[int, int]):
+        self.path = path
+        self.shape = shape
+        self.frames: list[np.ndarray] = []
+
+    def add(self, grid_images: np.ndarray) -> None:
+        self.frames.append(utils.make_grid(grid_images, self.shape))
+
+    def save(self) -> None:
+        if not self.frames:
+            return
+        frames = [Image.fromarray(frame) for frame in self.frames]
+        durations = [GIF_FRAME_MS] * (len(frames) - 1) + [GIF_LAST_FRAME_MS]
+        frames[0].save(self.path, save_all=True, append_images=frames[1:], duration=durations,
+                       loop=0, optimize=False)

@@ -1,0 +1,67 @@
+"""evaluate.py: our completion and OpenCV's baselines scored on the same faces and masks."""
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import evaluate
+import metrics
+import utils
+
+
+@pytest.fixture(scope="module")
+def faces16(tiny_faces, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval16")
+    for path in sorted(tiny_faces.iterdir())[:5]:
+        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16), folder / path.name)
+    return folder
+
+
+def test_evaluate_all_methods(trained_run, faces16, tmp_path):
+    out = tmp_path / "eval"
+    assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
+                          str(trained_run / "checkpoint"), "--outDir", str(out), "--nIter", "2",
+                          "--maskType", "random", "--fractionMasked", "0.8", "--seed", "5"]) == 0
+    with open(out / "per_image.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 * len(evaluate.METHODS)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"] == 4 and summary["step"] == 8
+    assert 0.75 < summary["missing_fraction"] < 0.85
+    for method in evaluate.METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        for figure in evaluate.FIGURES:
+            values = [float(r[figure]) for r in mine]
+            assert np.all(np.isfinite(values))
+            assert summary["means"][method][figure] == pytest.approx(np.mean(values))
+    means = summary["means"]
+    assert means["ours"] != means["ours_blend"] and means["ours"] != means["ours_weighted"]
+    assert means["telea"] != means["ns"]
+
+    # the Telea row of the first face is cv2.inpaint of that face under its own random mask
+    first = sorted(faces16.iterdir())[0]
+    truth = utils.load_rgb(first)
+    args = evaluate.build_parser().parse_args([str(faces16), "--maskType", "random",
+                                               "--fractionMasked", "0.8", "--seed", "5"])
+    mask = evaluate.make_masks(args, 4, 16)[0]
+    masks_differ = not np.array_equal(mask, evaluate.make_masks(args, 4, 16)[1])
+    hole = (mask[..., 0] == 0).astype(np.uint8) * 255
+    telea = cv2.inpaint(truth * (hole == 0)[..., None].astype(np.uint8), hole, 3.0,
+                        cv2.INPAINT_TELEA)
+    row = next(r for r in rows if r["method"] == "telea" and r["image"] == str(first))
+    assert float(row["psnr_hole"]) == pytest.approx(metrics.psnr(telea, truth, hole > 0))
+    assert masks_differ                                   # random masks are drawn per image
+    assert (out / "examples.png").exists()
+
+
+def test_baselines_alone_need_no_checkpoint_and_bad_methods_fail(faces16, tmp_path, capsys):
+    out = tmp_path / "base"
+    assert evaluate.main([str(faces16), "--methods", "telea,ns", "--outDir", str(out),
+                          "--checkpointDir", str(tmp_path / "none")]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["means"]) == {"telea", "ns"} and summary["images"] == 5
+    assert summary["missing_fraction"] == pytest.approx(0.25)   # the centre hole, 8x8 of 16x16
+    assert evaluate.main([str(faces16), "--methods", "telea,magic"]) == 1
+    assert "unknown magic" in capsys.readouterr().err
