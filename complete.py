@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import sys
 
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--fractionMasked", type=flags.unit_interval, default=0.2,
         help="random mask: probability that a pixel is missing")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
-    add("--seed", type=int, default=None, help="Seed for z and random masks (None: a random seed)")
+    add("--seed", type=flags.seed, default=None, help="Seed for z and random masks (None: a random seed)")
     add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
         help="Compute precision of G and D (mixed precision keeps z and the loss in float32)")
     add("imgs", nargs="*", metavar="IMG",
@@ -179,7 +178,10 @@ def run(args, log=print) -> int:
     missing = [path for path in paths if not os.path.exists(path)]
     if missing:
         raise CompletionError("no such file: " + ", ".join(missing))
-    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
+    problem = utils.ensure_writable_dir(args.outDir)
+    if problem:
+        raise CompletionError(f"--outDir: {problem}")
+    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision, warn=log)
     arch = dcgan.arch
     log(f"Loaded {prefix}: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}")
     if args.imgSize is not None and args.imgSize != arch.image_size:
@@ -199,9 +201,8 @@ def run(args, log=print) -> int:
         out_interval=args.outInterval)
     completer = Completer(dcgan, config, seed=args.seed)
 
-    os.makedirs(args.outDir, exist_ok=True)
-    with open(os.path.join(args.outDir, "options.json"), "w") as handle:
-        json.dump(vars(args) | {"imgs": paths, "checkpoint": prefix}, handle, indent=2)
+    utils.write_json(vars(args) | {"imgs": paths, "checkpoint": prefix},
+                     os.path.join(args.outDir, "options.json"))
 
     batch_count = int(np.ceil(len(paths) / args.batchSize))
     for batch_index, start in enumerate(range(0, len(paths), args.batchSize)):
