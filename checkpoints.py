@@ -87,7 +87,7 @@ def verify(prefix: str) -> None:
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 -- the reader raises OpError, IndexError, ValueError...
         raise CheckpointError(
             f"checkpoint '{prefix}' is damaged ({str(error).splitlines()[0]})") from None
 

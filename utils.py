@@ -70,7 +70,8 @@ def _read(path: str | os.PathLike, min_size: int | None) -> tuple[np.ndarray, bo
                         f"{MAX_IMAGE_PIXELS} pixels; downscale it first")
                 if image.width < 1 or image.height < 1:
                     raise ImageReadError(f"{path}: has no pixels ({image.width}x{image.height})")
-                raw_mode = image.tile[0].args[0] if image.tile and image.tile[0].args else None
+                args = image.tile[0].args if len(image.tile) == 1 else None
+                raw_mode = args if isinstance(args, str) else args[0] if args else None
                 plain = (image.format in ("PNG", "JPEG") and raw_mode in ("RGB", "L")
                          and image.mode in ("RGB", "L") and "transparency" not in image.info)
                 if min_size and image.format == "JPEG":
