@@ -107,6 +107,7 @@ def main() -> int:
                         help="late kills come up to this many seconds after the first step")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
     rng = random.Random(args.seed)
     plan = ["late"] * args.kills + ["early"] * args.early_kills
     rng.shuffle(plan)
