@@ -178,8 +178,7 @@ class StopSignals:
     Python cannot install handlers) signals keep their default behaviour.
     """
 
-    def __init__(self, log=print):
-        self.log = log
+    def __init__(self):
         self.signal: int | None = None
         self.previous = {}
 
@@ -192,9 +191,7 @@ class StopSignals:
     def _handle(self, number, frame):
         if self.signal is not None:
             raise KeyboardInterrupt
-        self.signal = number
-        self.log(f"Received {signal.Signals(number).name}: saving a checkpoint after this step "
-                 "(signal again to stop without saving)")
+        self.signal = number  # no printing here: the main thread may be inside print()
 
     def __exit__(self, *exc_info):
         for number, handler in self.previous.items():
@@ -296,7 +293,7 @@ class Trainer:
         losses or weights, and reports write failures, as :class:`TrainingError`.
         """
         try:
-            with StopSignals(self.log) as stop:
+            with StopSignals() as stop:
                 last = self._loop(stop)
         except WriteFailure as failure:
             raise self._write_error(failure) from None
@@ -347,6 +344,8 @@ class Trainer:
                 if step % config.checkpoint_interval == 0:
                     self.log(f"Saved checkpoint {self.save()}")
                 if stop.signal is not None:
+                    self.log(f"Received {signal.Signals(stop.signal).name}: saving a checkpoint "
+                             "and stopping (signal again to stop without saving)")
                     break
             final_step = int(self.step.numpy())
             if final_step != start_step or not self.resumed_from:
