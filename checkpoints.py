@@ -41,40 +41,83 @@ def inference_checkpoint(dcgan: DCGAN, **extra) -> tf.train.Checkpoint:
                                architecture=tf.Variable(dcgan.arch.to_json()), **extra)
 
 
-def _step_of(prefix: str) -> int:
+def step_of(prefix: str) -> int:
     match = re.search(r"-(\d+)$", prefix)
     return int(match.group(1)) if match else -1
 
 
-def latest(directory: str) -> str | None:
-    """Prefix of the newest complete checkpoint in ``directory``, or None.
+def candidates(directory: str) -> list[str]:
+    """Prefixes of the checkpoints in ``directory`` that look complete, newest first.
 
-    TensorFlow's ``checkpoint`` state file is trusted only if the files it names
-    exist; otherwise the highest-numbered ``*.index`` with its data files wins.
+    A checkpoint looks complete when its ``.index`` and ``.data-*`` files
+    exist. TensorFlow's ``checkpoint`` state file is only a hint (it is written
+    last, so a kill can leave it naming an older checkpoint, or naming one whose
+    files a later failure removed); the highest step present wins.
     """
     if not os.path.isdir(directory):
-        return None
-    prefix = tf.train.latest_checkpoint(directory)
-    if prefix and os.path.exists(prefix + ".index"):
-        return prefix
-    candidates = []
+        return []
+    found = set()
     for index in glob.glob(os.path.join(glob.escape(directory), "*.index")):
         prefix = index[:-len(".index")]
         if glob.glob(glob.escape(prefix) + ".data-*"):
-            candidates.append(prefix)
-    return max(candidates, key=_step_of) if candidates else None
+            found.add(prefix)
+    try:
+        named = tf.train.latest_checkpoint(directory)
+    except (tf.errors.OpError, ValueError, UnicodeDecodeError):
+        named = None  # a damaged state file: the files themselves decide
+    if named and os.path.normpath(named) not in map(os.path.normpath, found) and \
+            os.path.exists(named + ".index"):
+        found.add(named)
+    return sorted(found, key=step_of, reverse=True)
 
 
-def find(directory: str) -> str:
-    """Like :func:`latest`, but a missing checkpoint is a :class:`CheckpointError`."""
+def latest(directory: str) -> str | None:
+    """Prefix of the newest checkpoint in ``directory`` that looks complete, or None."""
+    found = candidates(directory)
+    return found[0] if found else None
+
+
+def verify(prefix: str) -> None:
+    """Read every tensor of a checkpoint (TensorFlow checks each one's CRC32C checksum).
+
+    Raises :class:`CheckpointError` if any is missing, truncated or corrupt, as
+    a process killed while writing, or a full disk, can leave it.
+    """
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as error:  # noqa: BLE001 -- the reader raises OpError, IndexError, ValueError...
+        raise CheckpointError(
+            f"checkpoint '{prefix}' is damaged ({str(error).splitlines()[0]})") from None
+
+
+def latest_loadable(directory: str, warn=print) -> str | None:
+    """The newest checkpoint in ``directory`` that :func:`verify` accepts, or None.
+
+    Damaged newer ones are skipped with a warning each (and left on disk: the
+    next save of that step replaces them).
+    """
+    for prefix in candidates(directory):
+        try:
+            verify(prefix)
+        except CheckpointError as error:
+            warn(f"warning: {error}; trying an older one")
+            continue
+        return prefix
+    return None
+
+
+def find(directory: str, warn=print) -> str:
+    """Like :func:`latest_loadable`, but a missing checkpoint is a :class:`CheckpointError`."""
     if not os.path.exists(directory):
         raise CheckpointError(
             f"checkpoint directory '{directory}' does not exist: train a model with "
             f"'train_dcgan.py --checkpoint_dir {directory}' or pass --checkpointDir")
-    prefix = latest(directory)
+    prefix = latest_loadable(directory, warn)
     if prefix is None:
         raise CheckpointError(
-            f"no checkpoint in '{directory}': train a model with "
+            f"no checkpoint in '{directory}' that can be loaded: train a model with "
             f"'train_dcgan.py --checkpoint_dir {directory}' or pass the right --checkpointDir")
     return prefix
 
@@ -118,9 +161,10 @@ def restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool = False)
             f"({str(error).splitlines()[0]}); it may come from an incompatible version") from None
 
 
-def load_for_completion(directory: str, precision: str = "float32") -> tuple[DCGAN, str]:
-    """Build the DCGAN a checkpoint describes and load its weights: (dcgan, prefix)."""
-    prefix = find(directory)
+def load_for_completion(directory: str, precision: str = "float32",
+                        warn=print) -> tuple[DCGAN, str]:
+    """Build the DCGAN the newest intact checkpoint describes and load its weights: (dcgan, prefix)."""
+    prefix = find(directory, warn)
     arch = read_architecture(prefix)
     dcgan = DCGAN(arch, precision=precision)
     restore(tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator),

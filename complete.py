@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import sys
 
@@ -101,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--pasteBack", action="store_true",
         help="With --align: warp each completed face back into its photo (outDir/pasted/)")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
-    add("--seed", type=int, default=None, help="Seed for z and random masks (None: a random seed)")
+    add("--seed", type=flags.seed, default=None,
+        help="Seed for z and random masks (None: a random seed)")
     add("--shard", type=flags.shard, default=None, metavar="I/N",
         help="Complete only the I-th (from 0) of N contiguous slices of the image list, into "
              "outDir/shard_I_of_N/, so N processes or machines can split a large job")
@@ -233,7 +233,10 @@ def run(args, log=print) -> int:
     missing = [path for path in paths if not os.path.exists(path)]
     if missing:
         raise CompletionError("no such file: " + ", ".join(missing))
-    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
+    problem = utils.ensure_writable_dir(args.outDir)
+    if problem:
+        raise CompletionError(f"--outDir: {problem}")
+    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision, warn=log)
     arch = dcgan.arch
     log(f"Loaded {prefix}: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, "
         f"precision {dcgan.precision}")
@@ -271,9 +274,8 @@ def run(args, log=print) -> int:
     out_root = args.outDir
     if shard_count > 1:
         out_root = os.path.join(args.outDir, f"shard_{shard_index}_of_{shard_count}")
-    os.makedirs(out_root, exist_ok=True)
-    with open(os.path.join(out_root, "options.json"), "w") as handle:
-        json.dump(vars(args) | {"imgs": paths, "checkpoint": prefix}, handle, indent=2)
+    utils.write_json(vars(args) | {"imgs": paths, "checkpoint": prefix},
+                     os.path.join(out_root, "options.json"))
 
     batch_count = int(np.ceil(len(paths) / args.batchSize))
     for batch_index, start in enumerate(range(0, len(paths), args.batchSize)):

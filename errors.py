@@ -20,3 +20,15 @@ class TrainingError(UserError):
 
 class CompletionError(UserError):
     """Completion cannot run on the given images, mask or output folder."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT or SIGTERM after saving a checkpoint; not a failure.
+
+    ``exit_code`` is the shell's convention for a process ended by that signal
+    (130 for Ctrl-C, 143 for SIGTERM), so scripts can tell it from success.
+    """
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number

@@ -98,6 +98,14 @@ def shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer from 0 to 2**31 - 1 (what NumPy and TensorFlow both accept)."""
+    value = _number(int, text)
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**31 - 1}, got {value}")
+    return value
+
+
 def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 
 import numpy as np
 from PIL import Image
@@ -39,18 +38,9 @@ def final_completion(images, generated, mask, blend: bool = False) -> np.ndarray
 
 
 def safe_unique_names(paths: list[str]) -> list[str]:
-    """Output file names (``.png``) for ``paths``: no folders, safe characters, all distinct."""
-    names, taken = [], set()
-    for path in paths:
-        stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
-        stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or "image"
-        name, count = stem, 1
-        while name.lower() in taken:
-            count += 1
-            name = f"{stem}_{count}"
-        taken.add(name.lower())
-        names.append(name + ".png")
-    return names
+    """Output file names (``.png``) for ``paths``: no folders, safe characters, all distinct
+    (the stems of :func:`utils.unique_output_names`)."""
+    return [stem + ".png" for stem in utils.unique_output_names(paths)]
 
 
 def write_per_image(out_dir: str, names: list[str], images: np.ndarray,

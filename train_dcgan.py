@@ -15,7 +15,7 @@ import json
 import sys
 
 import flags
-from errors import UserError
+from errors import TrainingInterrupted, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--checkpoint_dir", default="checkpoint", help="Where checkpoints are saved and resumed from")
     add("--sample_dir", default="samples", help="Where 8x8 sample grids are saved")
     add("--log_dir", default="logs", help="TensorBoard log folder")
-    add("--seed", type=int, default=None,
+    add("--seed", type=flags.seed, default=None,
         help="Seed for the initial weights, data order, flips and z (None: a random seed, "
              "recorded in checkpoint_dir/options.json)")
     add("--sample_interval", type=flags.positive_int, default=100,
@@ -76,6 +76,12 @@ def main(argv=None) -> int:
         training.train(config, log=lambda line: print(line, flush=True))
     except UserError as error:
         return flags.fail(str(error))
+    except TrainingInterrupted as stopped:
+        print(stopped, flush=True)
+        return stopped.exit_code
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C while saving
+        return flags.fail("interrupted; the checkpoints already written are kept. Run the "
+                          "same command again to resume from the newest one.", code=130)
     return 0
 
 

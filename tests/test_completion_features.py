@@ -53,10 +53,10 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
     per_image = fancy / "completed" / "images"
     names = sorted(os.listdir(per_image))
     assert names == sorted([faces16[0].stem + ".png", faces16[1].stem + ".png", "same.png",
-                            "same_2.png", "index.csv"])
+                            "same-2.png", "index.csv"])
     with open(per_image / "index.csv") as handle:
         index = {row["input"]: row["output"] for row in csv.DictReader(handle)}
-    assert index[str(faces16[3])] == os.path.join("completed", "images", "same_2.png")
+    assert index[str(faces16[3])] == os.path.join("completed", "images", "same-2.png")
     # the grids are still where the original puts them, next to the per-image folder
     assert sorted(os.listdir(fancy / "completed")) == ["0000.png", "0002.png", "0004.png", "images"]
 
