@@ -395,8 +395,11 @@ class Trainer:
                 tf.summary.histogram("d_fake", outputs["d_fake"], step=step)
 
 
-def list_training_images(dataset: str, image_size: int, log=print) -> list[utils.ImageCheck]:
-    """The usable images under ``dataset``; unusable files are skipped with a warning each."""
+IMAGE_CHECK_CACHE = "image-check.json"  # in --checkpoint_dir: see utils.usable_training_images
+
+
+def list_training_images(dataset: str) -> list[str]:
+    """The image files under ``dataset``; a missing or empty folder is a TrainingError."""
     if not os.path.isdir(dataset):
         raise TrainingError(
             f"dataset folder '{dataset}' does not exist: pass --dataset with a folder of "
@@ -404,12 +407,20 @@ def list_training_images(dataset: str, image_size: int, log=print) -> list[utils
     paths = utils.list_images(dataset)
     if not paths:
         raise TrainingError(f"dataset folder '{dataset}' holds no .png/.jpg/.jpeg images")
+    return paths
+
+
+def usable_training_images(config: TrainConfig, paths: list[str],
+                           log=print) -> list[utils.ImageCheck]:
+    """The images of ``paths`` that can be trained on; the others are skipped with a warning."""
     started = time.time()
-    usable = utils.usable_training_images(paths, image_size, warn=log)
-    log(f"Found {len(paths)} images in {dataset}; {len(usable)} usable "
+    usable = utils.usable_training_images(
+        paths, config.image_size, warn=log,
+        cache_path=os.path.join(config.checkpoint_dir, IMAGE_CHECK_CACHE))
+    log(f"Found {len(paths)} images in {config.dataset}; {len(usable)} usable "
         f"(checked in {time.time() - started:.1f}s)")
     if not usable:
-        raise TrainingError(f"none of the {len(paths)} images in '{dataset}' can be used "
+        raise TrainingError(f"none of the {len(paths)} images in '{config.dataset}' can be used "
                             "(see the warnings above)")
     return usable
 
@@ -429,8 +440,9 @@ def train(config: TrainConfig, log=print) -> dict:
     Raises :class:`TrainingError` for bad input or a failure (with the last
     good checkpoint kept) and :class:`TrainingInterrupted` after a signal.
     """
-    images = list_training_images(config.dataset, config.image_size, log)
+    paths = list_training_images(config.dataset)
     check_output_folders(config)
+    images = usable_training_images(config, paths, log)
     trainer = Trainer(config, images, log)
     options = dataclasses.asdict(config) | {"seed": int(trainer.data_seed.numpy())}
     try:
