@@ -290,6 +290,28 @@ def test_a_failing_checkpoint_write_keeps_the_previous_checkpoint(faces16, tmp_p
     assert checkpoints.latest_loadable(str(tmp_path / "checkpoint")).endswith("DCGAN.model-2")
 
 
+def test_an_image_deleted_during_training_stops_it_with_a_checkpoint(faces16, tmp_path,
+                                                                     monkeypatch, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in sorted(faces16.iterdir())[:8]:
+        utils.save_rgb(utils.load_rgb(path), data / (path.stem + ".png"))   # plain PNGs: TF decodes
+    def delete_all(dcgan, step, outputs):
+        if step == 1:
+            for path in data.iterdir():
+                path.unlink()
+
+    StepHook(monkeypatch, delete_all)
+    run = tmp_path / "run"
+    assert train_dcgan.main(_tiny_training(data, run, "--epoch", "20",
+                                           "--checkpoint_interval", "100")) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the training data" in err and "was saved" in err
+    assert "Traceback" not in err
+    step = _steps_in(run / "checkpoint")[-1]
+    assert step >= 1 and f"DCGAN.model-{step} was saved" in err
+
+
 def test_unwritable_output_folders_are_refused_before_training(faces16, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     for flag in ("--checkpoint_dir", "--sample_dir", "--log_dir"):
