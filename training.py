@@ -200,8 +200,9 @@ class StopSignals:
             signal.signal(number, handler)
 
 
-class WriteFailure(Exception):
-    """Writing ``what`` failed; :meth:`Trainer.run` turns it into a clear TrainingError."""
+class IOFailure(Exception):
+    """Writing ``what`` (or reading the training data) failed; :meth:`Trainer.run` turns it
+    into a clear TrainingError."""
 
     def __init__(self, what: str, error: Exception):
         super().__init__(what)
@@ -211,11 +212,28 @@ class WriteFailure(Exception):
 
 @contextlib.contextmanager
 def writing(what: str):
-    """Report an OSError or TensorFlow I/O error raised inside as a :class:`WriteFailure`."""
+    """Report an OSError or TensorFlow I/O error raised inside as a :class:`IOFailure`."""
     try:
         yield
     except (OSError, tf.errors.OpError) as error:
-        raise WriteFailure(what, error) from error
+        raise IOFailure(what, error) from error
+
+
+def reading(dataset):
+    """Iterate ``dataset``; a file TensorFlow cannot read any more raises :class:`IOFailure`.
+
+    Every file was decoded at start-up, so this only happens when one is changed
+    or deleted during training; a resume checks the files again.
+    """
+    iterator = iter(dataset)
+    while True:
+        try:
+            images = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as error:
+            raise IOFailure("training data", error) from error
+        yield images
 
 
 class Trainer:
@@ -307,13 +325,14 @@ class Trainer:
 
         Stops early, with a checkpoint, on SIGINT/SIGTERM (raises
         :class:`TrainingInterrupted`); stops without writing one on non-finite
-        losses or weights, and reports write failures, as :class:`TrainingError`.
+        losses or weights, and reports failed writes and reads (after saving
+        what can be saved), as :class:`TrainingError`.
         """
         try:
             with StopSignals() as stop:
                 last = self._loop(stop)
-        except WriteFailure as failure:
-            raise self._write_error(failure) from None
+        except IOFailure as failure:
+            raise self._io_error(failure) from None
         if stop.signal is not None:
             raise TrainingInterrupted(
                 f"Stopped at step {int(self.step.numpy())}; checkpoint {self.last_saved}. Run "
@@ -345,7 +364,7 @@ class Trainer:
         last = {}
         started = time.time()
         with writer.as_default():
-            for images in dataset.take(max(total_steps - start_step, 0)):
+            for images in reading(dataset.take(max(total_steps - start_step, 0))):
                 z = self.z_rng.uniform([batch_size, config.z_dim], -1.0, 1.0)
                 outputs = self.dcgan.train_step(images, z)
                 step = int(self.step.assign_add(1).numpy())
@@ -380,16 +399,21 @@ class Trainer:
             writer.close()
         return last
 
-    def _write_error(self, failure: WriteFailure) -> TrainingError:
-        """The message for a failed write; after failed samples or logs, first try to save."""
-        folder = {"checkpoint": self.config.checkpoint_dir, "samples": self.config.sample_dir,
-                  "logs": self.config.log_dir}[failure.what]
+    def _io_error(self, failure: IOFailure) -> TrainingError:
+        """The message for a failed write or read; unless a checkpoint failed, save one first."""
         kept = self._kept()
         if failure.what != "checkpoint":
             try:
                 kept = f"Checkpoint {self.save()} was saved."
-            except (WriteFailure, TrainingError):
+            except (IOFailure, TrainingError):
                 pass
+        if failure.what == "training data":
+            return TrainingError(
+                f"cannot read the training data at step {int(self.step.numpy())} "
+                f"({failure.reason}): was a file changed or deleted during training? {kept} "
+                "Run the same command again to resume; the images are checked again first.")
+        folder = {"checkpoint": self.config.checkpoint_dir, "samples": self.config.sample_dir,
+                  "logs": self.config.log_dir}[failure.what]
         return TrainingError(
             f"cannot write {failure.what} to '{folder}' ({failure.reason}) at step "
             f"{int(self.step.numpy())}. {kept} Free some space or fix the folder's "
@@ -418,8 +442,11 @@ class Trainer:
                 tf.summary.histogram("d_fake", outputs["d_fake"], step=step)
 
 
-def list_training_images(dataset: str, image_size: int, log=print) -> list[utils.ImageCheck]:
-    """The usable images under ``dataset``; unusable files are skipped with a warning each."""
+IMAGE_CHECK_CACHE = "image-check.json"  # in --checkpoint_dir: see utils.usable_training_images
+
+
+def list_training_images(dataset: str) -> list[str]:
+    """The image files under ``dataset``; a missing or empty folder is a TrainingError."""
     if not os.path.isdir(dataset):
         raise TrainingError(
             f"dataset folder '{dataset}' does not exist: pass --dataset with a folder of "
@@ -427,12 +454,20 @@ def list_training_images(dataset: str, image_size: int, log=print) -> list[utils
     paths = utils.list_images(dataset)
     if not paths:
         raise TrainingError(f"dataset folder '{dataset}' holds no .png/.jpg/.jpeg images")
+    return paths
+
+
+def usable_training_images(config: TrainConfig, paths: list[str],
+                           log=print) -> list[utils.ImageCheck]:
+    """The images of ``paths`` that can be trained on; the others are skipped with a warning."""
     started = time.time()
-    usable = utils.usable_training_images(paths, image_size, warn=log)
-    log(f"Found {len(paths)} images in {dataset}; {len(usable)} usable "
+    usable = utils.usable_training_images(
+        paths, config.image_size, warn=log,
+        cache_path=os.path.join(config.checkpoint_dir, IMAGE_CHECK_CACHE))
+    log(f"Found {len(paths)} images in {config.dataset}; {len(usable)} usable "
         f"(checked in {time.time() - started:.1f}s)")
     if not usable:
-        raise TrainingError(f"none of the {len(paths)} images in '{dataset}' can be used "
+        raise TrainingError(f"none of the {len(paths)} images in '{config.dataset}' can be used "
                             "(see the warnings above)")
     return usable
 
@@ -452,8 +487,9 @@ def train(config: TrainConfig, log=print) -> dict:
     Raises :class:`TrainingError` for bad input or a failure (with the last
     good checkpoint kept) and :class:`TrainingInterrupted` after a signal.
     """
-    images = list_training_images(config.dataset, config.image_size, log)
+    paths = list_training_images(config.dataset)
     check_output_folders(config)
+    images = usable_training_images(config, paths, log)
     trainer = Trainer(config, images, log)
     options = dataclasses.asdict(config) | {"seed": int(trainer.data_seed.numpy())}
     try:

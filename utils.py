@@ -88,6 +88,8 @@ def _read(path: str | os.PathLike, min_size: int | None) -> tuple[np.ndarray, bo
         raise ImageReadError(f"{path}: is a directory, not an image") from None
     except MemoryError:
         raise ImageReadError(f"{path}: too large to decode in memory") from None
+    except (NameError, ImportError):
+        raise  # a bug or a broken installation, not a bad file
     except Exception as error:  # noqa: BLE001 -- any decoder failure means "unusable file"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ImageReadError(f"{path}: cannot read image ({reason})") from None
@@ -121,27 +123,66 @@ def check_training_image(path: str, image_size: int) -> ImageCheck:
     return ImageCheck(path, plain=plain)
 
 
+CHECK_CACHE_VERSION = 1
+
+
 def usable_training_images(paths: Sequence[str], image_size: int, warn=print,
+                           cache_path: str | None = None,
                            workers: int | None = None) -> list[ImageCheck]:
     """The checks of the files that :func:`check_training_image` accepts, in order.
 
-    Each refused file gets one warning naming it and why; a count follows. The
-    files are decoded in a few threads (Pillow releases the GIL while decoding).
+    Each refused file gets one warning naming it and why; a count follows.
+    With ``cache_path`` the results are kept in that JSON file, keyed by path,
+    size and modification time, so a resumed run re-checks only new or changed
+    files (a stat instead of a decode). Files are decoded in a few threads.
     """
+    cached = _read_check_cache(cache_path, image_size)
+
+    def check(path: str) -> tuple[ImageCheck, list]:
+        try:
+            status = os.stat(path)
+            stamp = [status.st_size, status.st_mtime_ns]
+        except OSError:
+            stamp = None
+        hit = cached.get(path)
+        if stamp and hit and hit[:2] == stamp:
+            return ImageCheck(path, hit[2], hit[3]), hit
+        result = check_training_image(path, image_size)
+        return result, (stamp or [None, None]) + [result.problem, result.plain]
+
     workers = workers or min(8, os.cpu_count() or 1)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        checks = list(pool.map(lambda path: check_training_image(path, image_size), paths,
-                               chunksize=64))
+        results = list(pool.map(check, paths, chunksize=64))
+    if cache_path and any(r.path not in cached or cached[r.path] != entry for r, entry in results):
+        try:
+            write_json({"version": CHECK_CACHE_VERSION, "image_size": image_size,
+                        "files": {r.path: entry for r, entry in results}}, cache_path)
+        except OSError:
+            pass  # only a cache; the output folder's own check reports an unwritable folder
     usable = []
-    for check in checks:
-        if check.problem is None:
-            usable.append(check)
+    for check_result, _ in results:
+        if check_result.problem is None:
+            usable.append(check_result)
         else:
-            warn(f"warning: skipping {check.problem}")
+            warn(f"warning: skipping {check_result.problem}")
     skipped = len(paths) - len(usable)
     if skipped:
         warn(f"warning: skipped {skipped} of {len(paths)} files that are not usable images")
     return usable
+
+
+def _read_check_cache(path: str | None, image_size: int) -> dict:
+    """{path: [size, mtime_ns, problem, plain]} from a cache file; {} if none or unusable."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("version") == CHECK_CACHE_VERSION and data.get("image_size") == image_size:
+            return dict(data["files"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return {}
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

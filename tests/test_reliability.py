@@ -123,7 +123,7 @@ def test_no_usable_image_is_an_error_before_any_model(tmp_path, capsys):
     assert train_dcgan.main(_tiny_training(data, tmp_path / "run")) == 1
     captured = capsys.readouterr()
     assert "none of the 2 images" in captured.err and "Traceback" not in captured.err
-    assert not (tmp_path / "run").exists()
+    assert checkpoints.candidates(str(tmp_path / "run" / "checkpoint")) == []
 
 
 def test_unusual_modes_decode_in_the_pipeline_as_load_rgb_reads_them(tmp_path):
@@ -146,6 +146,31 @@ def test_unusual_modes_decode_in_the_pipeline_as_load_rgb_reads_them(tmp_path):
     # Pillow decodes all but the plain files exactly as load_rgb does; TensorFlow decodes the
     # plain PNGs identically and the plain JPEG within its decoder's rounding.
     assert errors[:-1] == [0.0] * (len(paths) - 1) and errors[-1] <= 8 / 127.5
+
+
+def test_image_checks_are_cached_and_redone_for_changed_files(tmp_path, monkeypatch):
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    Image.new("RGB", (8, 8), "red").save(good)
+    bad.write_text("not an image")
+    cache = str(tmp_path / "cache.json")
+    warnings = []
+    first = utils.usable_training_images([str(good), str(bad)], 8, warnings.append, cache)
+    assert [c.path for c in first] == [str(good)] and len(warnings) == 2
+
+    checked = []
+    real_check = utils.check_training_image
+    monkeypatch.setattr(utils, "check_training_image",
+                        lambda path, size: checked.append(path) or real_check(path, size))
+    again = utils.usable_training_images([str(good), str(bad)], 8, warnings.append, cache)
+    assert again == first and checked == [] and len(warnings) == 4   # same warnings, no decode
+    Image.new("RGB", (8, 8), "blue").save(bad)                       # the bad file is fixed
+    os.utime(bad, ns=(1, 1))
+    fixed = utils.usable_training_images([str(good), str(bad)], 8, warnings.append, cache)
+    assert [c.path for c in fixed] == [str(good), str(bad)] and checked == [str(bad)]
+    # another image size, or a damaged cache file, means checking again
+    assert len(utils.usable_training_images([str(good)], 16, print, cache)) == 1
+    (tmp_path / "cache.json").write_text("{broken")
+    assert len(utils.usable_training_images([str(good)], 8, print, cache)) == 1
 
 
 # ------------------------------------------------------------------ flags
@@ -263,6 +288,28 @@ def test_a_failing_checkpoint_write_keeps_the_previous_checkpoint(faces16, tmp_p
     assert "cannot write checkpoint" in err and "Permission denied" in err
     assert "DCGAN.model-2, is kept" in err and "Traceback" not in err
     assert checkpoints.latest_loadable(str(tmp_path / "checkpoint")).endswith("DCGAN.model-2")
+
+
+def test_an_image_deleted_during_training_stops_it_with_a_checkpoint(faces16, tmp_path,
+                                                                     monkeypatch, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in sorted(faces16.iterdir())[:8]:
+        utils.save_rgb(utils.load_rgb(path), data / (path.stem + ".png"))   # plain PNGs: TF decodes
+    def delete_all(dcgan, step, outputs):
+        if step == 1:
+            for path in data.iterdir():
+                path.unlink()
+
+    StepHook(monkeypatch, delete_all)
+    run = tmp_path / "run"
+    assert train_dcgan.main(_tiny_training(data, run, "--epoch", "20",
+                                           "--checkpoint_interval", "100")) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the training data" in err and "was saved" in err
+    assert "Traceback" not in err
+    step = _steps_in(run / "checkpoint")[-1]
+    assert step >= 1 and f"DCGAN.model-{step} was saved" in err
 
 
 def test_unwritable_output_folders_are_refused_before_training(faces16, tmp_path, capsys):
