@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import platform
 import random
@@ -31,6 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import common  # noqa: E402  (bench/common.py: the JSON line format)
 import utils  # noqa: E402
 from align import cli  # noqa: E402
 from align.core import AlignDlib, LANDMARK_SETS  # noqa: E402
@@ -60,8 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def emit(record: dict) -> None:
-    record["loadavg_1min_before"] = _load_before
-    print(json.dumps(record), flush=True)
+    common.emit({**record, "loadavg_1min_before": _load_before})
 
 
 def time_command(inputs_dir: str, output_dir: str, args, jobs: int) -> tuple[float, dict]:

@@ -18,12 +18,8 @@ import common
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precision", nargs="+", default=["auto"])
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--image_size", type=int, default=64)
+    common.add_model_arguments(parser, repetitions=5, warmup=1)
     parser.add_argument("--chunk", type=int, default=10, help="iterations per timed call")
-    parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args(argv)
 
     import numpy as np

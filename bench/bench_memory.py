@@ -8,7 +8,6 @@ Prints one JSON line per size with the child process's peak RSS, and their ratio
 """
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile

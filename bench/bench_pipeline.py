@@ -8,7 +8,6 @@ Prints one JSON line per source (median seconds per step over --repetitions step
 after --warmup, same model, batch and precision) and one with the ratio.
 """
 import argparse
-import itertools
 import os
 
 import common

@@ -17,14 +17,10 @@ import common
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precision", nargs="+", default=["auto"])
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--image_size", type=int, default=64)
+    common.add_model_arguments(parser, repetitions=10, warmup=3)
     parser.add_argument("--gf_dim", type=int, default=64)
     parser.add_argument("--df_dim", type=int, default=64)
     parser.add_argument("--g_steps", type=int, default=2)
-    parser.add_argument("--repetitions", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
 
     import tensorflow as tf

