@@ -26,6 +26,8 @@ from model import Architecture, DCGAN
 CHECKPOINT_NAME = "DCGAN.model"
 ARCHITECTURE_KEY = "architecture/.ATTRIBUTES/VARIABLE_VALUE"
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+TRAINED_STEPS_KEY = "trained_steps/.ATTRIBUTES/VARIABLE_VALUE"
+OPTIMIZER_PREFIX = "optimizer_g/"
 
 
 def training_checkpoint(dcgan: DCGAN, **extra) -> tf.train.Checkpoint:
@@ -140,8 +142,19 @@ def read_architecture(prefix: str) -> Architecture:
 
 
 def read_step(prefix: str) -> int:
+    """Training steps behind a checkpoint: its step counter, or an export's record of it."""
     reader = tf.train.load_checkpoint(prefix)
-    return int(reader.get_tensor(STEP_KEY)) if reader.has_tensor(STEP_KEY) else 0
+    for key in (STEP_KEY, TRAINED_STEPS_KEY):
+        if reader.has_tensor(key):
+            return int(reader.get_tensor(key))
+    return 0
+
+
+def is_inference_only(prefix: str) -> bool:
+    """True for a checkpoint without optimizer state (an :func:`export`), which cannot resume."""
+    reader = tf.train.load_checkpoint(prefix)
+    return not any(name.startswith(OPTIMIZER_PREFIX)
+                   for name in reader.get_variable_to_shape_map())
 
 
 def restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool = False) -> None:
@@ -170,3 +183,35 @@ def load_for_completion(directory: str, precision: str = "float32",
     restore(tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator),
             prefix, partial=True)
     return dcgan, prefix
+
+
+def export(directory: str, out_dir: str, step: int | None = None) -> str:
+    """Copy a trained model's networks and architecture, without optimizer state, to ``out_dir``.
+
+    Takes the newest intact checkpoint of ``directory`` (or the one of
+    ``step``) and writes ``out_dir/DCGAN.model-<step>`` plus TensorFlow's
+    ``checkpoint`` state file, float32 as trained, so completion is unchanged
+    (a 64x64 model is 37.8 MB instead of 113 MB). Returns the new prefix.
+    Checkpoints already in ``out_dir`` are replaced.
+    """
+    if step is None:
+        prefix = find(directory)
+    else:
+        prefix = os.path.join(directory, f"{CHECKPOINT_NAME}-{step}")
+        if prefix not in candidates(directory):
+            raise CheckpointError(f"no checkpoint of step {step} in '{directory}' (it has: "
+                                  + ", ".join(map(str, sorted(map(step_of, candidates(directory)))))
+                                  + ")")
+        verify(prefix)
+    dcgan = DCGAN(read_architecture(prefix))
+    restore(tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator),
+            prefix, partial=True)
+    trained = read_step(prefix)
+    os.makedirs(out_dir, exist_ok=True)
+    for old in candidates(out_dir):
+        for path in glob.glob(glob.escape(old) + ".*"):
+            os.remove(path)
+    checkpoint = inference_checkpoint(dcgan, trained_steps=tf.Variable(trained, dtype=tf.int64))
+    manager = tf.train.CheckpointManager(checkpoint, out_dir, max_to_keep=1,
+                                         checkpoint_name=CHECKPOINT_NAME)
+    return manager.save(checkpoint_number=trained)

@@ -281,6 +281,11 @@ class Trainer:
         prefix = checkpoints.latest_loadable(self.checkpoint_dir, warn=self.log)
         if prefix is None:
             return None
+        if checkpoints.is_inference_only(prefix):
+            raise TrainingError(
+                f"'{self.config.checkpoint_dir}' holds a model for completion only (no optimizer "
+                "state, e.g. the shipped pretrained model), which training cannot resume: pass "
+                "another --checkpoint_dir to train a model of your own")
         stored = checkpoints.read_architecture(prefix)
         if stored != self.config.architecture:
             raise TrainingError(

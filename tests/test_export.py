@@ -1,0 +1,72 @@
+"""export_model.py: the networks and architecture without optimizer state, loaded unchanged."""
+import numpy as np
+import tensorflow as tf
+
+import checkpoints
+import complete
+import export_model
+import train_dcgan
+
+
+def test_export_keeps_the_networks_and_drops_the_optimizer(trained_run, tmp_path, capsys):
+    source = checkpoints.latest(str(trained_run / "checkpoint"))
+    out = tmp_path / "export"
+    assert export_model.main(["--checkpoint_dir", str(trained_run / "checkpoint"),
+                              "--out", str(out)]) == 0
+    prefix = checkpoints.latest(str(out))
+    assert prefix == str(out / f"DCGAN.model-{checkpoints.step_of(source)}")
+    names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    assert not any(name.startswith(("optimizer", "step/", "z_rng")) for name in names)
+    assert checkpoints.is_inference_only(prefix) and not checkpoints.is_inference_only(source)
+    assert checkpoints.read_step(prefix) == checkpoints.read_step(source) == 8
+    assert checkpoints.read_architecture(prefix) == checkpoints.read_architecture(source)
+
+    # every weight equal to the training checkpoint's, so G and D compute the same
+    original = tf.train.load_checkpoint(source)
+    exported = tf.train.load_checkpoint(prefix)
+    weights = [n for n in names if n.startswith(("generator/", "discriminator/"))
+               and n.endswith("VARIABLE_VALUE")]
+    assert len(weights) >= 20
+    for name in weights:
+        np.testing.assert_array_equal(exported.get_tensor(name), original.get_tensor(name))
+    a, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
+    b, _ = checkpoints.load_for_completion(str(out))
+    z = np.random.default_rng(0).uniform(-1, 1, (4, 16)).astype(np.float32)
+    np.testing.assert_array_equal(a.generator(z, training=False), b.generator(z, training=False))
+
+
+def test_export_of_a_chosen_step_and_its_errors(trained_run, tmp_path, capsys):
+    run = str(trained_run / "checkpoint")
+    assert export_model.main(["--checkpoint_dir", run, "--out", str(tmp_path / "e"),
+                              "--step", "4"]) == 0
+    assert checkpoints.latest(str(tmp_path / "e")).endswith("DCGAN.model-4")
+    # a second export replaces the first: one model per folder
+    assert export_model.main(["--checkpoint_dir", run, "--out", str(tmp_path / "e")]) == 0
+    assert [checkpoints.step_of(p) for p in checkpoints.candidates(str(tmp_path / "e"))] == [8]
+    capsys.readouterr()
+    assert export_model.main(["--checkpoint_dir", run, "--out", str(tmp_path / "f"),
+                              "--step", "5"]) == 1
+    assert "no checkpoint of step 5" in capsys.readouterr().err
+    assert export_model.main(["--checkpoint_dir", str(tmp_path / "none"),
+                              "--out", str(tmp_path / "g")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert export_model.main(["--checkpoint_dir", run, "--out", run]) == 1
+    assert "--out must differ" in capsys.readouterr().err
+
+
+def test_an_export_completes_but_cannot_be_resumed(trained_run, tiny_faces, tmp_path, capsys):
+    out = tmp_path / "export"
+    assert export_model.main(["--checkpoint_dir", str(trained_run / "checkpoint"),
+                              "--out", str(out)]) == 0
+    face = sorted(tiny_faces.iterdir())[0]
+    assert complete.main(["--checkpointDir", str(out), "--outDir", str(tmp_path / "c"),
+                          "--nIter", "1", "--seed", "0", str(face)]) == 0
+    capsys.readouterr()
+    code = train_dcgan.main(["--dataset", str(tiny_faces), "--checkpoint_dir", str(out),
+                             "--image_size", "16", "--z_dim", "16", "--gf_dim", "8",
+                             "--df_dim", "8", "--sample_dir", str(tmp_path / "s"),
+                             "--log_dir", str(tmp_path / "l")])
+    err = capsys.readouterr().err
+    assert code == 1 and "completion only" in err and "--checkpoint_dir" in err
+    assert "Traceback" not in err
+    assert len(checkpoints.candidates(str(out))) == 1          # nothing written beside it
