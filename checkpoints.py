@@ -151,7 +151,7 @@ def read_step(prefix: str) -> int:
 
 
 def is_inference_only(prefix: str) -> bool:
-    """True for a checkpoint without optimizer state (an :func:`export`), which cannot resume."""
+    """True for a checkpoint without optimizer state (an :func:`export`): fine-tuned, not resumed."""
     reader = tf.train.load_checkpoint(prefix)
     return not any(name.startswith(OPTIMIZER_PREFIX)
                    for name in reader.get_variable_to_shape_map())
@@ -189,8 +189,8 @@ def export(directory: str, out_dir: str, step: int | None = None) -> str:
     """Copy a trained model's networks and architecture, without optimizer state, to ``out_dir``.
 
     Takes the newest intact checkpoint of ``directory`` (or the one of
-    ``step``) and writes ``out_dir/DCGAN.model-<step>`` plus TensorFlow's
-    ``checkpoint`` state file, float32 as trained, so completion is unchanged
+    ``step``) and writes ``out_dir/DCGAN.model-<step>``, float32 as trained, so
+    completion is unchanged
     (a 64x64 model is 37.8 MB instead of 113 MB). Returns the new prefix.
     Checkpoints already in ``out_dir`` are replaced.
     """
@@ -212,6 +212,10 @@ def export(directory: str, out_dir: str, step: int | None = None) -> str:
         for path in glob.glob(glob.escape(old) + ".*"):
             os.remove(path)
     checkpoint = inference_checkpoint(dcgan, trained_steps=tf.Variable(trained, dtype=tf.int64))
-    manager = tf.train.CheckpointManager(checkpoint, out_dir, max_to_keep=1,
-                                         checkpoint_name=CHECKPOINT_NAME)
-    return manager.save(checkpoint_number=trained)
+    # No TensorFlow "checkpoint" state file: training in out_dir (fine-tuning the export)
+    # then never lists the export among the checkpoints it rotates out and deletes.
+    state = os.path.join(out_dir, "checkpoint")
+    if os.path.exists(state):
+        os.remove(state)
+    checkpoint.save_counter.assign(1)     # saved like every checkpoint, which restore expects
+    return checkpoint.write(os.path.join(out_dir, f"{CHECKPOINT_NAME}-{trained}"))

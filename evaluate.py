@@ -14,6 +14,10 @@ original face (definitions in :mod:`metrics` and README.md):
   ours_weighted_blend  ... Poisson-blended
   telea, ns            ``cv2.inpaint`` with Telea's fast marching method and the
                        Navier-Stokes method (radius ``--inpaintRadius``)
+  harmonic             the smoothest fill: Poisson blending of a flat image, i.e. the
+                       hole solves Laplace's equation with the known pixels as its
+                       boundary (what ``ours_blend`` gives when G(z) has no detail)
+  mean                 every missing pixel set to the mean colour of the known pixels
 
 Writes ``outDir/per_image.csv`` (one row per image and method), ``outDir/summary.json``
 (means per method, the options and the checkpoint) and ``outDir/examples.png``
@@ -30,6 +34,7 @@ import sys
 import cv2
 import numpy as np
 
+import blending
 import flags
 import masks
 import metrics
@@ -39,7 +44,8 @@ from errors import CompletionError, UserError
 
 OURS = ("ours", "ours_blend", "ours_weighted", "ours_weighted_blend")
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-METHODS = OURS + tuple(BASELINES)
+SIMPLE = ("harmonic", "mean")
+METHODS = OURS + tuple(BASELINES) + SIMPLE
 FIGURES = ("psnr_whole", "psnr_hole", "ssim_whole", "ssim_hole")
 EXAMPLES = 8
 
@@ -54,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--limit", type=flags.positive_int, default=None, help="Use the first N faces only")
     add("--methods", default=",".join(METHODS),
         help=f"Comma-separated methods out of {', '.join(METHODS)}")
-    add("--checkpointDir", default="checkpoint", help="The trained model (not needed for telea/ns)")
+    add("--checkpointDir", default="checkpoint", help="The trained model (only needed for the ours* methods)")
     add("--outDir", default="evaluation", help="Where the CSV, JSON and example grid go")
     add("--maskType", choices=[m for m in masks.MASK_TYPES if m not in ("lowres", "full")],
         default="center",
@@ -94,6 +100,17 @@ def inpaint_baseline(truth: np.ndarray, mask: np.ndarray, flag: int, radius: flo
     hole = (mask[..., 0] < 0.5).astype(np.uint8) * 255
     masked = truth * (hole == 0)[..., None].astype(np.uint8)      # the hole's values are not seen
     return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag)
+
+
+def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
+    """The model-free fills of uint8 RGB ``truth`` (S, S, 3) where ``mask`` (S, S, 1) is 0."""
+    known = mask[..., 0] >= 0.5
+    if method == "mean":
+        result = truth.copy()
+        result[~known] = np.round(truth[known].mean(axis=0)).astype(np.uint8)
+        return result
+    flat = np.zeros(truth.shape, np.float64)
+    return np.clip(np.round(blending.poisson_blend(truth, flat, mask)), 0, 255).astype(np.uint8)
 
 
 def complete_faces(dcgan, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
@@ -157,6 +174,9 @@ def evaluate(args, log=print) -> dict:
         if method in BASELINES:
             results[method] = np.stack([inpaint_baseline(truth, mask, BASELINES[method],
                                                          args.inpaintRadius)
+                                        for truth, mask in zip(truths, face_masks)])
+        elif method in SIMPLE:
+            results[method] = np.stack([simple_fill(truth, mask, method)
                                         for truth, mask in zip(truths, face_masks)])
 
     os.makedirs(args.outDir, exist_ok=True)

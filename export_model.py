@@ -5,7 +5,8 @@
 
 This is how the shipped ``checkpoint/`` was made (see README.md, "The shipped
 model"). ``complete.py --checkpointDir OUT`` loads the export like any
-checkpoint; ``train_dcgan.py`` refuses to resume it.
+checkpoint; ``train_dcgan.py --checkpoint_dir OUT`` fine-tunes it (its weights, with
+fresh optimizer state, continuing its step count).
 """
 from __future__ import annotations
 

@@ -281,11 +281,6 @@ class Trainer:
         prefix = checkpoints.latest_loadable(self.checkpoint_dir, warn=self.log)
         if prefix is None:
             return None
-        if checkpoints.is_inference_only(prefix):
-            raise TrainingError(
-                f"'{self.config.checkpoint_dir}' holds a model for completion only (no optimizer "
-                "state, e.g. the shipped pretrained model), which training cannot resume: pass "
-                "another --checkpoint_dir to train a model of your own")
         stored = checkpoints.read_architecture(prefix)
         if stored != self.config.architecture:
             raise TrainingError(
@@ -293,8 +288,20 @@ class Trainer:
                 f"({stored}) than the flags ask for ({self.config.architecture}); pass the "
                 "same --image_size/--z_dim/--gf_dim/--df_dim/--c_dim to resume it, or a new "
                 "--checkpoint_dir to start afresh")
-        checkpoints.restore(self.checkpoint, prefix)
-        self.last_saved = prefix
+        if checkpoints.is_inference_only(prefix):
+            # An export (e.g. the shipped model): fine-tune it, as the 2016 code continued
+            # from the checkpoint it shipped. Its steps count; optimizer state starts afresh.
+            checkpoints.restore(tf.train.Checkpoint(generator=self.dcgan.generator,
+                                                    discriminator=self.dcgan.discriminator),
+                                prefix, partial=True)
+            self.step.assign(checkpoints.read_step(prefix))
+            self.log(f"Starting from {prefix}, a model exported for completion (step "
+                     f"{int(self.step.numpy())}): its generator and discriminator weights, with "
+                     "fresh optimizer state. To train from scratch instead, pass another "
+                     "--checkpoint_dir.")
+        else:
+            checkpoints.restore(self.checkpoint, prefix)
+            self.last_saved = prefix
         return prefix
 
     def save(self) -> str:
@@ -355,6 +362,10 @@ class Trainer:
         if self.resumed_from:
             self.log(f"Resuming from {self.resumed_from} at step {start_step} "
                      f"(epoch {start_step // steps}).")
+        if start_step >= total_steps:
+            self.log(f"Nothing to train: step {start_step} already reaches --epoch "
+                     f"{config.epoch} ({total_steps} steps of {steps} per epoch here); raise "
+                     "--epoch to train further.")
         if self.is_chief:
             with writing("samples"):
                 os.makedirs(config.sample_dir, exist_ok=True)

@@ -17,6 +17,7 @@ def test_export_keeps_the_networks_and_drops_the_optimizer(trained_run, tmp_path
     assert prefix == str(out / f"DCGAN.model-{checkpoints.step_of(source)}")
     names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
     assert not any(name.startswith(("optimizer", "step/", "z_rng")) for name in names)
+    assert not (out / "checkpoint").exists()
     assert checkpoints.is_inference_only(prefix) and not checkpoints.is_inference_only(source)
     assert checkpoints.read_step(prefix) == checkpoints.read_step(source) == 8
     assert checkpoints.read_architecture(prefix) == checkpoints.read_architecture(source)
@@ -54,19 +55,47 @@ def test_export_of_a_chosen_step_and_its_errors(trained_run, tmp_path, capsys):
     assert "--out must differ" in capsys.readouterr().err
 
 
-def test_an_export_completes_but_cannot_be_resumed(trained_run, tiny_faces, tmp_path, capsys):
+def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_faces, tmp_path,
+                                                           capsys):
+    import training
+
     out = tmp_path / "export"
     assert export_model.main(["--checkpoint_dir", str(trained_run / "checkpoint"),
                               "--out", str(out)]) == 0
+    exported = checkpoints.latest(str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert not (out / "checkpoint").exists()             # no state file for training to rotate
     face = sorted(tiny_faces.iterdir())[0]
     assert complete.main(["--checkpointDir", str(out), "--outDir", str(tmp_path / "c"),
                           "--nIter", "1", "--seed", "0", str(face)]) == 0
-    capsys.readouterr()
-    code = train_dcgan.main(["--dataset", str(tiny_faces), "--checkpoint_dir", str(out),
-                             "--image_size", "16", "--z_dim", "16", "--gf_dim", "8",
-                             "--df_dim", "8", "--sample_dir", str(tmp_path / "s"),
-                             "--log_dir", str(tmp_path / "l")])
-    err = capsys.readouterr().err
-    assert code == 1 and "completion only" in err and "--checkpoint_dir" in err
-    assert "Traceback" not in err
-    assert len(checkpoints.candidates(str(out))) == 1          # nothing written beside it
+
+    flags = ["--dataset", str(tiny_faces), "--checkpoint_dir", str(out), "--image_size", "16",
+             "--z_dim", "16", "--gf_dim", "8", "--df_dim", "8", "--batch_size", "16",
+             "--sample_dir", str(tmp_path / "s"), "--log_dir", str(tmp_path / "l"),
+             "--seed", "4", "--checkpoint_interval", "2"]
+    # the trainer starts from the export's weights and step, with fresh optimizer state
+    config = training.TrainConfig(**vars(train_dcgan.build_parser().parse_args(
+        flags + ["--epoch", "3"])))
+    images = training.usable_training_images(
+        config, training.list_training_images(str(tiny_faces)), print)
+    trainer = training.Trainer(config, images)
+    assert int(trainer.step.numpy()) == 8 and trainer.resumed_from == exported
+    reader = tf.train.load_checkpoint(exported)
+    kernel = reader.get_tensor("generator/g_h0_lin/_kernel/.ATTRIBUTES/VARIABLE_VALUE")
+    mine = next(v for v in trainer.dcgan.generator.variables
+                if "g_h0_lin" in v.path and "kernel" in v.path)
+    np.testing.assert_array_equal(mine.numpy(), kernel)
+    counters = [int(v.numpy()) for v in trainer.dcgan.g_optimizer.variables
+                if "iteration" in v.path]
+    assert counters == [0]
+    del trainer
+
+    assert train_dcgan.main(flags + ["--epoch", "3"]) == 0   # 2 epochs done: 4 more steps
+    log = capsys.readouterr().out
+    assert "Starting from" in log and "fresh optimizer state" in log
+    assert [checkpoints.step_of(p) for p in checkpoints.candidates(str(out))][:2] == [12, 10]
+    assert not checkpoints.is_inference_only(checkpoints.latest(str(out)))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
+    # --epoch already reached: said so, nothing written
+    assert train_dcgan.main(flags + ["--epoch", "3"]) == 0
+    assert "Nothing to train" in capsys.readouterr().out
