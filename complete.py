@@ -2,6 +2,7 @@
 """Complete masked faces with a trained DCGAN (Yeh, Chen et al.; Amos 2016).
 
     ./complete.py ./data/your-test-data/aligned/* --outDir outputImages
+    ./complete.py               # no images: the demo photo under six masks (demo.py)
 
 For each batch of up to ``--batchSize`` images it writes, as the 2016 code:
 
