@@ -280,7 +280,7 @@ def run(args, log=print) -> int:
         count = len(labels)
         paths, photos, transforms = paths * count, photos * count, transforms * count
         images = np.repeat(images, count, axis=0)
-        names = demo.names(names[0], labels)
+        names = demo.output_names(names[0], labels)
     else:
         mask, lowres_mask = masks.make_mask(args.maskType, arch.image_size, args.centerScale,
                                             args.fractionMasked, rng, side=args.halfSide,

@@ -82,7 +82,7 @@ def mask_set(args, size: int, rng: np.random.Generator):
     return [label(mask_type, args) for mask_type in MASK_TYPES], np.stack(stack), lowres_mask
 
 
-def names(photo_name: str, labels: list[str]) -> list[str]:
+def output_names(photo_name: str, labels: list[str]) -> list[str]:
     """Output names ``<photo>_<label>.png``."""
     stem = os.path.splitext(photo_name)[0]
     return [f"{stem}_{text}.png" for text in labels]
