@@ -2,6 +2,7 @@
 """Complete masked faces with a trained DCGAN (Yeh, Chen et al.; Amos 2016).
 
     ./complete.py ./data/your-test-data/aligned/* --outDir outputImages
+    ./complete.py               # no images: the demo photo under six masks (demo.py)
 
 For each batch of up to ``--batchSize`` images it writes, as the 2016 code:
 
@@ -28,6 +29,7 @@ import sys
 
 import numpy as np
 
+import demo
 import faces
 import flags
 import mask_files
@@ -37,12 +39,15 @@ import utils
 from errors import CompletionError, UserError
 
 PASTED_DIR = "pasted"
+MASK_TYPE = "center"          # defaults of --maskType, --fractionMasked and --halfSide
+FRACTION_MASKED = 0.2
+HALF_SIDE = "left"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Complete the masked part of aligned face images with a trained DCGAN.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=flags.DefaultsHelpFormatter)
     add = parser.add_argument
     add("--approach", choices=("momentum", "adam", "hmc"), default="momentum",
         help="Search over z: projected gradient descent with momentum (the blog's), Adam, or "
@@ -67,13 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--outDir", default="completions", help="Folder for the outputs")
     add("--outInterval", type=flags.positive_int, default=50,
         help="Write G(z) and the completion every this many iterations")
-    add("--maskType", choices=masks.MASK_TYPES, default="center", help="Which pixels are missing")
+    add("--maskType", choices=masks.MASK_TYPES, default=None,
+        help="Which pixels are missing (default: center). Without images, the demo uses "
+             "several types unless this, --maskFile or --maskDir is given")
     add("--centerScale", type=flags.center_scale, default=0.25,
         help="center mask: the hole spans rows/columns imgSize*scale to imgSize*(1-scale)")
-    add("--fractionMasked", type=flags.unit_interval, default=0.2,
-        help="random mask: probability that a pixel is missing")
-    add("--halfSide", choices=masks.HALF_SIDES, default="left",
-        help="half mask: which half is missing")
+    add("--fractionMasked", type=flags.unit_interval, default=None,
+        help=f"random mask: probability that a pixel is missing (default: {FRACTION_MASKED}; "
+             f"the demo's: {demo.FRACTION_MASKED})")
+    add("--halfSide", choices=masks.HALF_SIDES, default=None,
+        help=f"half mask: which half is missing (default: {HALF_SIDE}; the demo's: "
+             f"{demo.HALF_SIDE})")
     add("--patternFraction", type=flags.unit_interval, default=0.25,
         help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
     add("--maskFile", default=None,
@@ -110,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
              "CPU with AMX or AVX512-BF16, float32 otherwise (z, gradients and the loss stay "
              "float32)")
     add("imgs", nargs="*", metavar="IMG",
-        help="Images to complete: files, globs or folders (aligned faces, e.g. from align/)")
+        help="Images to complete: files, globs or folders (aligned faces, e.g. from align/). "
+             "None: the demo (see demo.py)")
     return parser
 
 
@@ -209,9 +219,17 @@ class OutputWriter:
 
 
 def run(args, log=print) -> int:
+    """Complete ``args.imgs``, or with no images the demo photo (:mod:`demo`)."""
     import checkpoints  # TensorFlow loads here
     from completion import CompletionConfig, Completer, best_of_restarts
 
+    demo_mode = not args.imgs
+    if demo_mode:
+        demo.configure(args, log=log)
+    else:
+        args.maskType = args.maskType or MASK_TYPE
+        args.fractionMasked = FRACTION_MASKED if args.fractionMasked is None else args.fractionMasked
+        args.halfSide = args.halfSide or HALF_SIDE
     if args.pasteBack and not args.align:
         raise CompletionError("--pasteBack needs --align (it pastes faces back into raw photos)")
     if args.maskFile and args.maskDir:
@@ -220,9 +238,9 @@ def run(args, log=print) -> int:
         raise CompletionError(f"--weightWindow must be odd (a window centred on the pixel), "
                               f"got {args.weightWindow}")
     paths = utils.expand_image_args(args.imgs)
-    if not paths:
+    if not paths and not demo_mode:
         raise CompletionError("no images given: pass image files, globs or a folder, e.g. "
-                              "'complete.py data/your-test-data/aligned/*'")
+                              "'complete.py data/your-test-data/aligned/*' (or none for the demo)")
     shard_index, shard_count = args.shard or (0, 1)
     if shard_count > 1:
         total = len(paths)
@@ -245,6 +263,8 @@ def run(args, log=print) -> int:
             f"--imgSize {args.imgSize} does not match the checkpoint in '{args.checkpointDir}', "
             f"which was trained at {arch.image_size}x{arch.image_size}: drop --imgSize or pass "
             "another --checkpointDir")
+    if demo_mode:
+        paths = [demo.write_photo(args.outDir)]
     if args.align:
         faces_rgb, photos, transforms = faces.align_photos(paths, arch.image_size, log=log)
         images = utils.to_model(faces_rgb)
@@ -254,16 +274,23 @@ def run(args, log=print) -> int:
         images = read_images(paths, arch.image_size, arch.c_dim, warn=log)
 
     rng = np.random.default_rng(args.seed)
-    mask, lowres_mask = masks.make_mask(args.maskType, arch.image_size, args.centerScale,
-                                        args.fractionMasked, rng, side=args.halfSide,
-                                        pattern_fraction=args.patternFraction)
-    mask = mask[None]                                            # (1 or N, S, S, 1)
-    if args.maskFile:
-        mask = mask_files.load_mask(args.maskFile, arch.image_size)[None]
-    elif args.maskDir:
-        mask = mask_files.masks_from_dir(args.maskDir, paths, arch.image_size)
-    loss_mask = masks.importance_weights(mask, args.weightWindow) if args.weighted else mask
     names = outputs.safe_unique_names(paths)
+    if demo_mode and demo.uses_mask_set(args):
+        labels, mask, lowres_mask = demo.mask_set(args, arch.image_size, rng)
+        count = len(labels)
+        paths, photos, transforms = paths * count, photos * count, transforms * count
+        images = np.repeat(images, count, axis=0)
+        names = demo.output_names(names[0], labels)
+    else:
+        mask, lowres_mask = masks.make_mask(args.maskType, arch.image_size, args.centerScale,
+                                            args.fractionMasked, rng, side=args.halfSide,
+                                            pattern_fraction=args.patternFraction)
+        mask = mask[None]                                            # (1 or N, S, S, 1)
+        if args.maskFile:
+            mask = mask_files.load_mask(args.maskFile, arch.image_size)[None]
+        elif args.maskDir:
+            mask = mask_files.masks_from_dir(args.maskDir, paths, arch.image_size)
+    loss_mask = masks.importance_weights(mask, args.weightWindow) if args.weighted else mask
     config = CompletionConfig(
         approach=args.approach, lr=args.lr, momentum=args.momentum, beta1=args.beta1,
         beta2=args.beta2, eps=args.eps, hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps,
@@ -277,6 +304,7 @@ def run(args, log=print) -> int:
     utils.write_json(vars(args) | {"imgs": paths, "checkpoint": prefix},
                      os.path.join(out_root, "options.json"))
 
+    generated = []
     batch_count = int(np.ceil(len(paths) / args.batchSize))
     for batch_index, start in enumerate(range(0, len(paths), args.batchSize)):
         batch = images[start:start + args.batchSize]
@@ -304,6 +332,7 @@ def run(args, log=print) -> int:
             writer.close()
         if gif:
             gif.save()
+        generated.append(snapshot.generated)
         final = outputs.final_completion(batch, snapshot.generated, batch_mask, blend=args.blend)
         outputs.write_per_image(out_root, names[rows], final)
         if args.pasteBack:
@@ -315,6 +344,8 @@ def run(args, log=print) -> int:
     outputs.write_index(out_root, paths, names)
     if args.pasteBack:
         outputs.write_index(out_root, paths, names, subdir=PASTED_DIR)
+    if demo_mode:
+        demo.write_results(out_root, names, images, mask, np.concatenate(generated), log=log)
     log(f"Wrote completions of {len(paths)} image(s) to {out_root}")
     return 0
 

@@ -106,6 +106,15 @@ def seed(text: str) -> int:
     return value
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in --help, except ``None`` (the help text says what happens)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -114,8 +114,11 @@ def test_other_approaches_run_from_the_command_line(trained_run, aligned16, tmp_
 
 def test_errors_are_one_clear_line(trained_run, aligned16, tmp_path, capsys):
     good = str(sorted(aligned16.iterdir())[0])
-    assert _run(trained_run, tmp_path / "o") == 1
+    (tmp_path / "no_images").mkdir()
+    assert _run(trained_run, tmp_path / "o", tmp_path / "no_images") == 1
     assert "no images given" in capsys.readouterr().err
+    assert _run(trained_run, tmp_path / "demo", "--nIter", 1) == 0      # none at all: the demo
+    assert (tmp_path / "demo" / "demo.png").exists()
 
     bad = tmp_path / "notes.png"
     bad.write_text("this is text, not a PNG")

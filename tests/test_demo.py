@@ -1,0 +1,144 @@
+"""The demo: complete.py with no images completes scikit-image's astronaut() offline."""
+import argparse
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+import complete
+import masks
+
+SIZE = 16
+LABELS = ["center", "left", "half-bottom", "random80", "grid", "pattern"]
+NAMES = [f"astronaut_{label}.png" for label in LABELS]
+
+
+def _demo(trained_run, out, *extra):
+    return complete.main(["--checkpointDir", str(trained_run / "checkpoint"), "--outDir", str(out),
+                          "--seed", "1", *map(str, extra)])
+
+
+def _png(path):
+    return np.asarray(Image.open(path)).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def demo_out(trained_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    assert _demo(trained_run, out, "--nIter", 3, "--outInterval", 2) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def face16():
+    """The astronaut aligned here, as align/ does (largest face, innerEyesAndBottomLip, 16x16)."""
+    from align import AlignDlib, INNER_EYES_AND_BOTTOM_LIP
+    face = AlignDlib().align(SIZE, data.astronaut(), landmarkIndices=INNER_EYES_AND_BOTTOM_LIP)
+    assert face is not None and face.shape == (SIZE, SIZE, 3)
+    return face.astype(np.int16)
+
+
+def expected_masks():
+    """The demo's masks, drawn as documented: in order, from one generator seeded with --seed."""
+    rng = np.random.default_rng(1)
+    kinds = [("center", {}), ("left", {}), ("half", {"side": "bottom"}), ("random", {}),
+             ("grid", {}), ("pattern", {"pattern_fraction": 0.25})]
+    return [masks.make_mask(kind, SIZE, 0.25, 0.8, rng, **extra)[0][..., 0] > 0.5
+            for kind, extra in kinds]
+
+
+def test_the_largest_face_in_the_photo_is_the_astronauts():
+    """dlib also finds the mission patch on the suit; the (largest) face chosen is her head."""
+    from align import AlignDlib
+    aligner = AlignDlib()
+    photo = data.astronaut()
+    box = aligner.getLargestFaceBoundingBox(photo)
+    assert box.bottom() < photo.shape[0] // 2                     # the head, not the patch
+    points = np.array(aligner.findLandmarks(photo, box))
+    eyes, nose, mouth = points[36:48, 1].mean(), points[30, 1], points[48:68, 1].mean()
+    assert eyes < nose < mouth                                    # upright face
+    assert points[36:42, 0].mean() < points[42:48, 0].mean()      # her right eye left in the image
+
+
+def test_demo_writes_every_output_per_mask(demo_out):
+    np.testing.assert_array_equal(np.asarray(Image.open(demo_out / "demo_photo/astronaut.png")),
+                                  data.astronaut())
+    for folder in ("completed/images", "blended", "pasted"):
+        assert sorted(n for n in os.listdir(demo_out / folder) if n.endswith(".png")) == sorted(NAMES)
+    assert sorted(os.listdir(demo_out / "hats_imgs")) == ["0000.png", "0002.png", "0003.png"]
+    for name in NAMES:
+        assert _png(demo_out / "pasted" / name).shape == data.astronaut().shape
+
+
+def test_completions_keep_the_known_pixels_and_fill_the_hole_with_g(demo_out, face16):
+    generated = _png(demo_out / "hats_imgs/0003.png")             # one row of 6 tiles
+    assert generated.shape == (SIZE, 6 * SIZE, 3)
+    for index, (name, known) in enumerate(zip(NAMES, expected_masks())):
+        completed = _png(demo_out / "completed/images" / name)
+        assert np.all(np.abs(completed[known] - face16[known]) <= 1), name
+        tile = generated[:, index * SIZE:(index + 1) * SIZE]
+        assert np.all(np.abs(completed[~known] - tile[~known]) <= 1), name
+
+
+def test_blended_differs_from_plain_only_in_the_hole(demo_out):
+    changed = 0
+    for name, known in zip(NAMES, expected_masks()):
+        plain = _png(demo_out / "completed/images" / name)
+        blended = _png(demo_out / "blended" / name)
+        assert np.all(np.abs(blended[known] - plain[known]) <= 1), name
+        changed += np.count_nonzero(np.abs(blended[~known] - plain[~known]) > 1)
+    assert changed > 0
+
+
+def test_figure_is_a_row_per_mask_of_five_scaled_tiles(demo_out, face16):
+    figure = _png(demo_out / "demo.png")
+    tile, step = 3 * SIZE, 3 * SIZE + 6
+    assert figure.shape == (6 * step - 6, 5 * step - 6, 3)
+    for row, (name, known) in enumerate(zip(NAMES, expected_masks())):
+        tiles = [figure[row * step:row * step + tile, col * step:col * step + tile]
+                 for col in range(5)]
+        big = lambda image: image.repeat(3, axis=0).repeat(3, axis=1)
+        assert np.all(np.abs(tiles[0] - big(face16)) <= 1)                     # aligned face
+        hole = big(~known)
+        assert np.all(np.abs(tiles[1][hole] - 128) <= 1)                        # masked: gray
+        assert np.all(np.abs(tiles[3] - big(_png(demo_out / "completed/images" / name))) <= 1)
+        assert np.all(np.abs(tiles[4] - big(_png(demo_out / "blended" / name))) <= 1)
+    assert np.all(figure[tile:step] == 255)                                     # white gaps
+
+
+def test_gif_has_a_frame_per_snapshot(demo_out):
+    gif = Image.open(demo_out / "completion.gif")
+    assert gif.n_frames == 3                      # iterations 0, 2 (--outInterval) and 3 (last)
+    assert gif.size == (6 * SIZE, SIZE)
+
+
+def test_an_explicit_mask_type_gives_one_completion(trained_run, tmp_path, face16):
+    out = tmp_path / "one"
+    assert _demo(trained_run, out, "--nIter", 1, "--maskType", "half") == 0
+    assert sorted(os.listdir(out / "completed/images")) == ["astronaut.png", "index.csv"]
+    assert _png(out / "demo.png").shape == (3 * SIZE, 5 * 3 * SIZE + 4 * 6, 3)
+    known = masks.half_mask(SIZE, "bottom")[..., 0] > 0.5                      # the demo's side
+    completed = _png(out / "completed/images/astronaut.png")
+    assert np.all(np.abs(completed[known] - face16[known]) <= 1)
+
+
+def test_mask_parameters_name_the_outputs():
+    import demo
+    args = argparse.Namespace(centerScale=0.25, fractionMasked=0.5, halfSide="top",
+                              patternFraction=0.25)
+    labels, stack, lowres = demo.mask_set(args, SIZE, np.random.default_rng(0))
+    assert labels == ["center", "left", "half-top", "random50", "grid", "pattern"]
+    assert stack.shape == (6, SIZE, SIZE, 1) and not lowres.any()
+    np.testing.assert_array_equal(stack[2], masks.half_mask(SIZE, "top"))
+
+
+def test_demo_errors_are_one_clear_line(trained_run, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert complete.main(["--checkpointDir", str(tmp_path / "empty"),
+                          "--outDir", str(tmp_path / "o")]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    assert _demo(trained_run, tmp_path / "o", "--shard", "0/2") == 1
+    err = capsys.readouterr().err
+    assert "--shard" in err and "demo" in err and "Traceback" not in err
