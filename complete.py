@@ -39,9 +39,12 @@ import utils
 from errors import CompletionError, UserError
 
 PASTED_DIR = "pasted"
-MASK_TYPE = "center"          # defaults of --maskType, --fractionMasked and --halfSide
+MASK_TYPE = "center"          # the blog's defaults, for flags whose demo default differs
 FRACTION_MASKED = 0.2
 HALF_SIDE = "left"
+APPROACH = "momentum"
+LR = 0.01
+N_ITER = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Complete the masked part of aligned face images with a trained DCGAN.",
         formatter_class=flags.DefaultsHelpFormatter)
     add = parser.add_argument
-    add("--approach", choices=("momentum", "adam", "hmc"), default="momentum",
-        help="Search over z: projected gradient descent with momentum (the blog's), Adam, or "
-             "Hamiltonian Monte Carlo")
-    add("--lr", type=flags.positive_float, default=0.01, help="Step size (momentum and adam)")
+    add("--approach", choices=("momentum", "adam", "hmc"), default=None,
+        help=f"Search over z: projected gradient descent with momentum (the blog's), Adam, or "
+             f"Hamiltonian Monte Carlo (default: {APPROACH}; the demo's: {demo.APPROACH})")
+    add("--lr", type=flags.positive_float, default=None,
+        help=f"Step size (momentum and adam) (default: {LR}; the demo's with its "
+             f"{demo.APPROACH}: {demo.LR})")
     add("--momentum", type=flags.open_unit_interval, default=0.9, help="Momentum (momentum)")
     add("--beta1", type=flags.open_unit_interval, default=0.9, help="Adam beta1")
     add("--beta2", type=flags.open_unit_interval, default=0.999, help="Adam beta2")
@@ -62,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hmcL", type=flags.positive_int, default=100, help="HMC leapfrog steps per iteration")
     add("--hmcAnneal", type=flags.positive_float, default=1.0,
         help="Multiply hmcBeta by this after every iteration")
-    add("--nIter", type=flags.nonnegative_int, default=1000, help="Iterations of the search")
+    add("--nIter", type=flags.nonnegative_int, default=None,
+        help=f"Iterations of the search (default: {N_ITER}; the demo's: {demo.N_ITER})")
     add("--imgSize", type=flags.image_size, default=None,
         help="Image size; default: the checkpoint's (64 for the original model). Inputs of "
              "another size are centre-cropped and resized, with a warning")
@@ -230,6 +236,11 @@ def run(args, log=print) -> int:
         args.maskType = args.maskType or MASK_TYPE
         args.fractionMasked = FRACTION_MASKED if args.fractionMasked is None else args.fractionMasked
         args.halfSide = args.halfSide or HALF_SIDE
+    if args.lr is None:
+        args.lr = demo.LR if demo_mode and args.approach is None else LR
+    args.approach = args.approach or (demo.APPROACH if demo_mode else APPROACH)
+    if args.nIter is None:
+        args.nIter = demo.N_ITER if demo_mode else N_ITER
     if args.pasteBack and not args.align:
         raise CompletionError("--pasteBack needs --align (it pastes faces back into raw photos)")
     if args.maskFile and args.maskDir:

@@ -142,3 +142,25 @@ def test_demo_errors_are_one_clear_line(trained_run, tmp_path, capsys):
     assert _demo(trained_run, tmp_path / "o", "--shard", "0/2") == 1
     err = capsys.readouterr().err
     assert "--shard" in err and "demo" in err and "Traceback" not in err
+
+
+def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path, capsys):
+    import json
+    import demo
+
+    options = json.loads((demo_out / "options.json").read_text())
+    assert (options["approach"], options["lr"], options["nIter"]) == (demo.APPROACH, demo.LR, 3)
+    # a chosen approach keeps the blog's step size; other flags are the blog's defaults
+    assert _demo(trained_run, tmp_path / "m", "--nIter", 1, "--maskType", "center",
+                 "--approach", "momentum") == 0
+    options = json.loads((tmp_path / "m" / "options.json").read_text())
+    assert (options["approach"], options["lr"]) == ("momentum", 0.01)
+    args = complete.build_parser().parse_args(["x.png"])
+    complete_defaults = (args.approach, args.lr, args.nIter)
+    assert complete_defaults == (None, None, None)              # resolved in run()
+    face = tmp_path / "face.png"
+    Image.fromarray(data.astronaut()[:16, :16]).save(face)
+    assert _demo(trained_run, tmp_path / "n", "--nIter", 0, str(face)) == 0
+    options = json.loads((tmp_path / "n" / "options.json").read_text())
+    assert (options["approach"], options["lr"]) == ("momentum", 0.01)
+    assert complete.N_ITER == 1000 and complete.build_parser().parse_args([]).nIter is None
