@@ -29,10 +29,6 @@ def read_list(path: str) -> set[str]:
         return {line.strip() for line in handle if line.strip() and not line.startswith("#")}
 
 
-def aligned_to_raw_stem(name: str) -> str:
-    return os.path.splitext(name)[0]
-
-
 def split(sets: dict[str, str], heldout: set[str], train_dir: str,
           heldout_dir: str) -> dict[str, int]:
     """Link every aligned face of ``sets`` into ``train_dir`` or ``heldout_dir``; counts."""
@@ -42,13 +38,11 @@ def split(sets: dict[str, str], heldout: set[str], train_dir: str,
     for target in (train_dir, heldout_dir):
         os.makedirs(target, exist_ok=True)
     for name, folder in sets.items():
-        if not os.path.isdir(folder):
-            raise SystemExit(f"split.py: error: --set {name}={folder}: no such folder")
         prefix = PREFIXES.get(name, f"{name}_")
         for file in sorted(os.listdir(folder)):
             if not file.lower().endswith(".png"):
                 continue
-            kind = "heldout" if (name, aligned_to_raw_stem(file)) in held_stems else "train"
+            kind = "heldout" if (name, os.path.splitext(file)[0]) in held_stems else "train"
             link = os.path.join(heldout_dir if kind == "heldout" else train_dir, prefix + file)
             if not os.path.lexists(link):
                 os.symlink(os.path.abspath(os.path.join(folder, file)), link)
@@ -73,6 +67,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not os.path.isfile(args.list):
         parser.error(f"--list {args.list}: no such file")
+    for name, folder in args.set:
+        if not os.path.isdir(folder):
+            parser.error(f"--set {name}={folder}: no such folder")
     counts = split(dict(args.set), read_list(args.list), args.train, args.heldout)
     print(f"training faces: {counts['train']} in {args.train}; held out: {counts['heldout']} "
           f"in {args.heldout}")

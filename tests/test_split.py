@@ -37,3 +37,15 @@ def test_every_heldout_file_exists_in_the_shared_data():
     missing = [p for p in split.read_list(ROOT / "data" / "heldout.txt")
                if not (faces / p).is_file()]
     assert missing == []
+
+
+def test_bad_arguments_are_one_clear_line(tmp_path, capsys):
+    import pytest
+    for argv, words in ([["--set", f"celeba10k={tmp_path / 'nope'}"], "no such folder"],
+                        [["--set", "celeba10k"], "expected NAME=FOLDER"],
+                        [["--set", f"x={tmp_path}", "--list", str(tmp_path / "none.txt")],
+                         "no such file"]):
+        with pytest.raises(SystemExit) as stop:
+            split.main(argv + ["--train", str(tmp_path / "t"), "--heldout", str(tmp_path / "h")])
+        assert stop.value.code == 2 and words in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()                 # nothing made on a bad call
