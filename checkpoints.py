@@ -10,31 +10,68 @@ TensorFlow's ``checkpoint`` state file naming the newest. It holds
   rebuilds its own networks without the user repeating training flags;
 * for training only: ``optimizer_g``/``optimizer_d`` (Adam state), ``step``,
   the z random generator's state and the fixed sample z, so training resumes
-  exactly where it stopped.
+  exactly where it stopped; with ``--ema_decay``, ``generator_ema/...`` (the
+  moving average of G's weights) and ``ema_updates``.
+
+Completion and exports take the average of G's weights when a checkpoint has
+one: :func:`networks_checkpoint` maps ``generator_ema/...`` onto the generator.
+An export holds it as ``generator/...``, so every checkpoint loads the same way.
 """
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 
 import tensorflow as tf
 
 from errors import CheckpointError
-from model import Architecture, DCGAN
+from model import Architecture, DCGAN, recalibrate_batch_norm
 
 CHECKPOINT_NAME = "DCGAN.model"
 ARCHITECTURE_KEY = "architecture/.ATTRIBUTES/VARIABLE_VALUE"
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 TRAINED_STEPS_KEY = "trained_steps/.ATTRIBUTES/VARIABLE_VALUE"
 OPTIMIZER_PREFIX = "optimizer_g/"
+EMA_PREFIX = "generator_ema/"
+EXPORT_INFO_KEY = "export_info/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-def training_checkpoint(dcgan: DCGAN, **extra) -> tf.train.Checkpoint:
-    """Everything training needs to resume; ``extra`` adds step, RNG state, sample z."""
+def training_checkpoint(dcgan: DCGAN, with_ema: bool = True, **extra) -> tf.train.Checkpoint:
+    """Everything training needs to resume; ``extra`` adds step, RNG state, sample z.
+
+    ``with_ema=False`` leaves the average of G out (to restore a checkpoint written
+    without one)."""
+    if dcgan.generator_ema is not None and with_ema:
+        extra = dict(extra, generator_ema=dcgan.generator_ema, ema_updates=dcgan.ema_updates)
     return tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator,
                                optimizer_g=dcgan.g_optimizer, optimizer_d=dcgan.d_optimizer,
                                architecture=tf.Variable(dcgan.arch.to_json()), **extra)
+
+
+def has_ema(prefix: str) -> bool:
+    """True if the checkpoint holds a moving average of G's weights (``--ema_decay``)."""
+    reader = tf.train.load_checkpoint(prefix)
+    return any(name.startswith(EMA_PREFIX) for name in reader.get_variable_to_shape_map())
+
+
+def networks_checkpoint(dcgan: DCGAN, prefix: str) -> tf.train.Checkpoint:
+    """A checkpoint object that restores ``prefix``'s networks into ``dcgan.generator`` and
+    ``dcgan.discriminator``; the generator gets the average of G's weights if ``prefix``
+    has one (the weights to sample and complete with)."""
+    if has_ema(prefix):
+        return tf.train.Checkpoint(generator_ema=dcgan.generator,
+                                   discriminator=dcgan.discriminator)
+    return tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator)
+
+
+def read_export_info(prefix: str) -> dict:
+    """What :func:`export` recorded about how it made ``prefix`` ({} for other checkpoints)."""
+    reader = tf.train.load_checkpoint(prefix)
+    if not reader.has_tensor(EXPORT_INFO_KEY):
+        return {}
+    return json.loads(reader.get_tensor(EXPORT_INFO_KEY).decode())
 
 
 def inference_checkpoint(dcgan: DCGAN, **extra) -> tf.train.Checkpoint:
@@ -180,19 +217,22 @@ def load_for_completion(directory: str, precision: str = "float32",
     prefix = find(directory, warn)
     arch = read_architecture(prefix)
     dcgan = DCGAN(arch, precision=precision)
-    restore(tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator),
-            prefix, partial=True)
+    restore(networks_checkpoint(dcgan, prefix), prefix, partial=True)
     return dcgan, prefix
 
 
-def export(directory: str, out_dir: str, step: int | None = None) -> str:
+def export(directory: str, out_dir: str, step: int | None = None, real_batches=None,
+           z_batches=None) -> str:
     """Copy a trained model's networks and architecture, without optimizer state, to ``out_dir``.
 
     Takes the newest intact checkpoint of ``directory`` (or the one of
-    ``step``) and writes ``out_dir/DCGAN.model-<step>``, float32 as trained, so
-    completion is unchanged
+    ``step``) and writes ``out_dir/DCGAN.model-<step>``, float32 as trained
     (a 64x64 model is 37.8 MB instead of 113 MB). Returns the new prefix.
-    Checkpoints already in ``out_dir`` are replaced.
+    Checkpoints already in ``out_dir`` are replaced. The generator is the
+    average of G's weights if the run kept one. ``real_batches`` (images in
+    [-1, 1]) recompute D's batch-norm statistics on real faces and ``z_batches``
+    those of the average of G on z (not used for a run without one)
+    (:func:`model.recalibrate_batch_norm`); the export records what was done.
     """
     if step is None:
         prefix = find(directory)
@@ -204,14 +244,24 @@ def export(directory: str, out_dir: str, step: int | None = None) -> str:
                                   + ")")
         verify(prefix)
     dcgan = DCGAN(read_architecture(prefix))
-    restore(tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator),
-            prefix, partial=True)
+    restore(networks_checkpoint(dcgan, prefix), prefix, partial=True)
     trained = read_step(prefix)
+    info = dict(read_export_info(prefix), source=os.path.basename(prefix))
+    info["generator"] = "ema" if has_ema(prefix) else info.get("generator", "trained")
+    if real_batches is not None:
+        real_batches = list(real_batches)
+        info["d_batch_norm_images"] = sum(len(batch) for batch in real_batches)
+        recalibrate_batch_norm(dcgan.discriminator, real_batches)
+    if z_batches is not None and info["generator"] == "ema":
+        z_batches = list(z_batches)
+        info["g_batch_norm_z"] = sum(len(batch) for batch in z_batches)
+        recalibrate_batch_norm(dcgan.generator, z_batches)
     os.makedirs(out_dir, exist_ok=True)
     for old in candidates(out_dir):
         for path in glob.glob(glob.escape(old) + ".*"):
             os.remove(path)
-    checkpoint = inference_checkpoint(dcgan, trained_steps=tf.Variable(trained, dtype=tf.int64))
+    checkpoint = inference_checkpoint(dcgan, trained_steps=tf.Variable(trained, dtype=tf.int64),
+                                      export_info=tf.Variable(json.dumps(info, sort_keys=True)))
     # No TensorFlow "checkpoint" state file: training in out_dir (fine-tuning the export)
     # then never lists the export among the checkpoints it rotates out and deletes.
     state = os.path.join(out_dir, "checkpoint")

@@ -19,6 +19,11 @@ original face (definitions in :mod:`metrics` and README.md):
                        boundary (what ``ours_blend`` gives when G(z) has no detail)
   mean                 every missing pixel set to the mean colour of the known pixels
 
+Beside PSNR and SSIM, every method gets the identity distance (:mod:`identity`):
+dlib's face-recognition distance between the result and the true face (below
+0.6: the same person), and so does the masked input with its hole left black
+(``masked``, a reference row of the summary; ``--noIdentity`` skips the measure).
+
 Writes ``outDir/per_image.csv`` (one row per image and method), ``outDir/summary.json``
 (means per method, the options and the checkpoint) and ``outDir/examples.png``
 (rows: truth, masked input, then one row per method, for the first 8 faces).
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import math
 import os
 import sys
 
@@ -46,7 +51,8 @@ OURS = ("ours", "ours_blend", "ours_weighted", "ours_weighted_blend")
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 SIMPLE = ("harmonic", "mean")
 METHODS = OURS + tuple(BASELINES) + SIMPLE
-FIGURES = ("psnr_whole", "psnr_hole", "ssim_whole", "ssim_hole")
+FIGURES = ("psnr_whole", "psnr_hole", "ssim_whole", "ssim_hole", "identity")
+MASKED = "masked"   # the input with its hole black: identity reference only
 EXAMPLES = 8
 
 
@@ -83,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="Seed of the masks and of z")
     add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
         help="Compute precision of G and D")
+    add("--noIdentity", action="store_true",
+        help="Skip the identity distance (dlib's face-recognition network)")
     return parser
 
 
@@ -179,22 +187,38 @@ def evaluate(args, log=print) -> dict:
             results[method] = np.stack([simple_fill(truth, mask, method)
                                         for truth, mask in zip(truths, face_masks)])
 
+    identities = {}
+    if not args.noIdentity:
+        import identity
+
+        network = identity.IdentityModel()
+        truth_descriptors = network.descriptors(truths)
+        masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
+        for method, result in [(MASKED, masked)] + [(m, results[m]) for m in methods]:
+            identities[method] = identity.distances(network.descriptors(result),
+                                                    truth_descriptors)
+        log(f"Identity distances of {len(identities)} methods computed")
+
     os.makedirs(args.outDir, exist_ok=True)
     rows = []
     for method in methods:
-        for path, result, truth, hole in zip(paths, results[method], truths, holes):
-            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole)})
+        for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
+                                                                holes)):
+            distance = float(identities[method][index]) if identities else math.nan
+            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
+                         "identity": distance})
     with open(os.path.join(args.outDir, "per_image.csv"), "w", newline="") as handle:
         table = csv.DictWriter(handle, ["image", "method", *FIGURES])
         table.writeheader()
         table.writerows(rows)
     means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
                       for figure in FIGURES} for method in methods}
+    if identities:
+        means[MASKED] = {"identity": float(np.mean(identities[MASKED]))}
     summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
                "checkpoint": prefix, "step": step, "means": means,
-               "options": vars(args)}
-    with open(os.path.join(args.outDir, "summary.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
+               "identity_threshold": 0.6, "options": vars(args)}
+    utils.write_json(summary, os.path.join(args.outDir, "summary.json"))
     shown = slice(0, EXAMPLES)
     grid = [truths[shown], utils.from_model(images[shown] * face_masks[shown])]
     grid += [results[method][shown] for method in methods]
@@ -207,10 +231,14 @@ def evaluate(args, log=print) -> dict:
 
 def format_table(summary: dict) -> str:
     lines = [f"{summary['images']} faces, {100 * summary['missing_fraction']:.1f}% missing",
-             f"{'method':<20} {'PSNR whole':>10} {'PSNR hole':>10} {'SSIM whole':>10} {'SSIM hole':>10}"]
+             f"{'method':<20} {'PSNR whole':>10} {'PSNR hole':>10} {'SSIM whole':>10} "
+             f"{'SSIM hole':>10} {'identity':>9}"]
+    widths = {"psnr_whole": (10, 2), "psnr_hole": (10, 2), "ssim_whole": (10, 4),
+              "ssim_hole": (10, 4), "identity": (9, 3)}
     for method, means in summary["means"].items():
-        lines.append(f"{method:<20} {means['psnr_whole']:>10.2f} {means['psnr_hole']:>10.2f} "
-                     f"{means['ssim_whole']:>10.4f} {means['ssim_hole']:>10.4f}")
+        cells = [f"{means[key]:>{width}.{digits}f}" if key in means else " " * width
+                 for key, (width, digits) in widths.items()]
+        lines.append(f"{method:<20} " + " ".join(cells))
     return "\n".join(lines)
 
 

@@ -50,6 +50,14 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def ema_decay(text: str) -> float:
+    """A number in [0, 1): 0 turns the moving average off."""
+    value = _number(float, text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: no average), got {text}")
+    return value
+
+
 def unit_interval(text: str) -> float:
     """A number in [0, 1]."""
     value = _number(float, text)

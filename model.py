@@ -249,8 +249,17 @@ class DCGAN(tf.Module):
     """
 
     def __init__(self, arch: Architecture = Architecture(), learning_rate: float = 2e-4,
-                 beta1: float = 0.5, g_steps: int = 2, precision: str = "float32"):
+                 beta1: float = 0.5, g_steps: int = 2, precision: str = "float32",
+                 d_learning_rate: float | None = None, g_learning_rate: float | None = None,
+                 ema_decay: float = 0.0):
+        """``d_learning_rate``/``g_learning_rate`` (default ``learning_rate``) give D and G
+        their own Adam step sizes (two time-scale updates, Heusel et al. 2017).
+        ``ema_decay`` > 0 keeps ``generator_ema``, an exponential moving average of G's
+        weights (Yazici et al. 2019), updated after every train step; samples, exports
+        and completion use it. 0 keeps none (the original)."""
         super().__init__(name="dcgan")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         self.arch = arch
         self.precision = precision = resolve_precision(precision)
         self.g_steps = int(g_steps)
@@ -261,14 +270,41 @@ class DCGAN(tf.Module):
         # Build the weights now so a checkpoint can be restored into them at once.
         self.generator(tf.zeros([1, arch.z_dim]))
         self.discriminator(tf.zeros([1, *arch.image_shape]))
-        self.g_optimizer = self._make_optimizer(learning_rate, beta1)
-        self.d_optimizer = self._make_optimizer(learning_rate, beta1)
+        self.ema_decay = float(ema_decay)
+        self.generator_ema = None
+        if self.ema_decay > 0:
+            self.generator_ema = Generator(arch, precision, sync_bn=False)
+            self.generator_ema(tf.zeros([1, arch.z_dim]))
+            self.reset_ema()
+            # Counts EMA updates for the warm-up (see update_ema); checkpointed with it.
+            self.ema_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.g_optimizer = self._make_optimizer(g_learning_rate or learning_rate, beta1)
+        self.d_optimizer = self._make_optimizer(d_learning_rate or learning_rate, beta1)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-        self._train_step = tf.function(self._train_step_eager, reduce_retracing=True)
+        self._train_step = tf.function(self._single_train_step_eager, reduce_retracing=True)
         self._distributed_train_step = tf.function(self._distributed_train_step_eager,
                                                    reduce_retracing=True)
         self._complete_step = tf.function(self._complete_step_eager, reduce_retracing=True)
+
+    def reset_ema(self):
+        """Copy G's weights (and batch-norm statistics) into the average."""
+        for average, value in zip(self.generator_ema.variables, self.generator.variables):
+            average.assign(value)
+
+    def update_ema(self):
+        """average = d * average + (1 - d) * G for every variable of G, batch-norm statistics
+        included, with the usual warm-up d_t = min(d, (1 + t) / (10 + t)), so an average
+        started from random weights forgets them within a few hundred steps."""
+        t = tf.cast(self.ema_updates.assign_add(1), tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        for average, value in zip(self.generator_ema.variables, self.generator.variables):
+            average.assign(decay * average + (1.0 - decay) * tf.cast(value, average.dtype))
+
+    @property
+    def inference_generator(self):
+        """The generator to sample and complete with: the average if there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     def _make_optimizer(self, learning_rate, beta1):
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
@@ -310,6 +346,12 @@ class DCGAN(tf.Module):
                 "g_loss": g_loss, "d_real": tf.sigmoid(real_logits),
                 "d_fake": tf.sigmoid(fake_logits)}
 
+    def _single_train_step_eager(self, images, z):
+        outputs = self._train_step_eager(images, z)
+        if self.generator_ema is not None:
+            self.update_ema()
+        return outputs
+
     def _distributed_train_step_eager(self, images, z):
         """Each replica trains on its contiguous slice of the global batch."""
         def replica_step(images, z):
@@ -319,6 +361,8 @@ class DCGAN(tf.Module):
             return self._train_step_eager(images[start:start + size], z[start:start + size])
 
         outputs = self.strategy.run(replica_step, args=(images, z))
+        if self.generator_ema is not None:
+            self.update_ema()   # cross-replica context: every replica's copy gets the same value
         mean = tf.distribute.ReduceOp.MEAN
         reduced = {key: self.strategy.reduce(mean, outputs[key], axis=None)
                    for key in ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")}
@@ -338,8 +382,9 @@ class DCGAN(tf.Module):
         return self._distributed_train_step(images, z)
 
     def sample(self, z):
-        """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C)."""
-        return self.generator(tf.convert_to_tensor(z, tf.float32), training=False)
+        """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C); the
+        average of G's weights if training keeps one."""
+        return self.inference_generator(tf.convert_to_tensor(z, tf.float32), training=False)
 
     # --------------------------------------------------------------- completion
     def completion_loss(self, z, images, mask, lowres_mask, lam):
@@ -370,3 +415,31 @@ class DCGAN(tf.Module):
             lowres_mask = tf.zeros([1, low, low, 1])
         lowres_mask = tf.convert_to_tensor(lowres_mask, tf.float32)
         return self._complete_step(z, images, mask, lowres_mask, tf.constant(lam, tf.float32))
+
+
+def recalibrate_batch_norm(network: keras.Model, batches) -> int:
+    """Set every batch-norm layer's moving mean and variance of ``network`` to the average
+    of its batch statistics over ``batches`` (inputs of ``network``); returns their count.
+
+    Training leaves D's moving statistics mostly from fake batches (each step
+    updates them once on real faces and ``2 + g_steps`` times on G(z)), yet the
+    perceptual loss runs D in inference mode on faces that should look real, so
+    an export can recompute them on real faces; likewise the average of G's
+    weights (``generator_ema``) gets statistics of its own rather than the
+    average of G's. Runs eagerly: momentum ``k / (k + 1)`` for batch ``k`` (from
+    0) makes Keras's moving average the plain mean of the batches seen.
+    """
+    layers = [layer for layer in network.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    count = 0
+    try:
+        for batch in batches:
+            for layer in layers:
+                layer.momentum = count / (count + 1.0)
+            network(tf.convert_to_tensor(batch, tf.float32), training=True)
+            count += 1
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return count

@@ -26,6 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--epoch", type=flags.nonnegative_int, default=25, help="Epochs to train (in total, "
         "counting those of a resumed checkpoint)")
     add("--learning_rate", type=flags.positive_float, default=0.0002, help="Adam learning rate")
+    add("--d_learning_rate", type=flags.positive_float, default=None,
+        help="Adam learning rate of the discriminator (default: --learning_rate); with "
+             "--g_learning_rate, two time-scale updates (Heusel et al. 2017)")
+    add("--g_learning_rate", type=flags.positive_float, default=None,
+        help="Adam learning rate of the generator (default: --learning_rate)")
+    add("--ema_decay", type=flags.ema_decay, default=0.999,
+        help="Keep an exponential moving average of the generator's weights with this decay "
+             "per step (Yazici et al. 2019) and use it for samples, exports and completion; "
+             "0 keeps none (the original)")
     add("--beta1", type=flags.open_unit_interval, default=0.5, help="Adam momentum term beta1")
     add("--train_size", type=flags.train_size, default=float("inf"),
         help="Use at most this many images per epoch ('inf' for all)")

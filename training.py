@@ -41,6 +41,9 @@ class TrainConfig:
     dataset: str
     epoch: int = 25
     learning_rate: float = 0.0002
+    d_learning_rate: float | None = None   # None: learning_rate
+    g_learning_rate: float | None = None   # None: learning_rate
+    ema_decay: float = 0.999
     beta1: float = 0.5
     train_size: float = math.inf
     batch_size: int = 64
@@ -259,15 +262,15 @@ class Trainer:
         keras.utils.set_random_seed(seed)  # the initial weights, reproducible from the seed
         with self.strategy.scope():
             self.dcgan = DCGAN(arch, config.learning_rate, config.beta1, config.g_steps,
-                               config.precision)
+                               config.precision, d_learning_rate=config.d_learning_rate,
+                               g_learning_rate=config.g_learning_rate,
+                               ema_decay=config.ema_decay)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.data_seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
         self.z_rng = tf.random.Generator.from_seed(seed)
         sample_z = np.random.default_rng(seed).uniform(-1, 1, (SAMPLE_COUNT, arch.z_dim))
         self.sample_z = tf.Variable(sample_z.astype(np.float32), trainable=False)
-        self.checkpoint = checkpoints.training_checkpoint(
-            self.dcgan, step=self.step, data_seed=self.data_seed, z_rng=self.z_rng,
-            sample_z=self.sample_z)
+        self.checkpoint = checkpoints.training_checkpoint(self.dcgan, **self._checkpointed())
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.checkpoint_dir, max_to_keep=config.max_to_keep,
             checkpoint_name=checkpoints.CHECKPOINT_NAME)
@@ -276,6 +279,13 @@ class Trainer:
         log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
             f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {self.dcgan.precision}, "
             f"{self.replicas} replica(s)")
+
+    def _checkpointed(self) -> dict:
+        return dict(step=self.step, data_seed=self.data_seed, z_rng=self.z_rng,
+                    sample_z=self.sample_z)
+
+    def _checkpoint_without_ema(self) -> tf.train.Checkpoint:
+        return checkpoints.training_checkpoint(self.dcgan, with_ema=False, **self._checkpointed())
 
     def _resume(self) -> str | None:
         prefix = checkpoints.latest_loadable(self.checkpoint_dir, warn=self.log)
@@ -291,16 +301,25 @@ class Trainer:
         if checkpoints.is_inference_only(prefix):
             # An export (e.g. the shipped model): fine-tune it, as the 2016 code continued
             # from the checkpoint it shipped. Its steps count; optimizer state starts afresh.
-            checkpoints.restore(tf.train.Checkpoint(generator=self.dcgan.generator,
-                                                    discriminator=self.dcgan.discriminator),
-                                prefix, partial=True)
+            checkpoints.restore(checkpoints.networks_checkpoint(self.dcgan, prefix), prefix,
+                                partial=True)
+            if self.dcgan.generator_ema is not None:
+                self.dcgan.reset_ema()
             self.step.assign(checkpoints.read_step(prefix))
             self.log(f"Starting from {prefix}, a model exported for completion (step "
                      f"{int(self.step.numpy())}): its generator and discriminator weights, with "
                      "fresh optimizer state. To train from scratch instead, pass another "
                      "--checkpoint_dir.")
+        elif self.dcgan.generator_ema is not None and not checkpoints.has_ema(prefix):
+            # A run that kept no average of G (--ema_decay 0, or an older version) goes on
+            # with one, started from G's weights.
+            checkpoints.restore(self._checkpoint_without_ema(), prefix)
+            self.dcgan.reset_ema()
+            self.last_saved = prefix
+            self.log(f"{prefix} has no moving average of G's weights: starting one from G "
+                     f"(--ema_decay {self.config.ema_decay}).")
         else:
-            checkpoints.restore(self.checkpoint, prefix)
+            checkpoints.restore(self.checkpoint, prefix, partial=True)
             self.last_saved = prefix
         return prefix
 
