@@ -43,7 +43,6 @@ MASK_TYPE = "center"          # the blog's defaults, for flags whose demo defaul
 FRACTION_MASKED = 0.2
 HALF_SIDE = "left"
 APPROACH = "momentum"
-LR = 0.01
 N_ITER = 1000
 
 
@@ -56,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Search over z: projected gradient descent with momentum (the blog's), Adam, or "
              f"Hamiltonian Monte Carlo (default: {APPROACH}; the demo's: {demo.APPROACH})")
     add("--lr", type=flags.positive_float, default=None,
-        help=f"Step size (momentum and adam) (default: {LR}; the demo's with its "
-             f"{demo.APPROACH}: {demo.LR})")
+        help=f"Step size (default: {flags.DEFAULT_LR['momentum']:g} for momentum, on the loss "
+             f"per known value (see --sumLoss); {flags.DEFAULT_LR['adam']:g} for adam)")
     add("--momentum", type=flags.open_unit_interval, default=0.9, help="Momentum (momentum)")
     add("--beta1", type=flags.open_unit_interval, default=0.9, help="Adam beta1")
     add("--beta2", type=flags.open_unit_interval, default=0.999, help="Adam beta2")
@@ -74,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
              "another size are centre-cropped and resized, with a warning")
     add("--lam", type=flags.nonnegative_float, default=0.1,
         help="Weight of the perceptual loss -log D(G(z)) against the contextual L1 loss")
+    add("--sumLoss", action="store_true",
+        help="momentum: step on the gradient of the summed loss, the blog's scale, instead of "
+             "the loss per known value (about 9,000 times smaller for the centre hole; then "
+             "pass an lr of about 1e-5)")
     add("--checkpointDir", default="checkpoint", help="Folder of the trained model's checkpoint")
     add("--outDir", default="completions", help="Folder for the outputs")
     add("--outInterval", type=flags.positive_int, default=50,
@@ -236,9 +239,9 @@ def run(args, log=print) -> int:
         args.maskType = args.maskType or MASK_TYPE
         args.fractionMasked = FRACTION_MASKED if args.fractionMasked is None else args.fractionMasked
         args.halfSide = args.halfSide or HALF_SIDE
-    if args.lr is None:
-        args.lr = demo.LR if demo_mode and args.approach is None else LR
     args.approach = args.approach or (demo.APPROACH if demo_mode else APPROACH)
+    if args.lr is None:
+        args.lr = flags.DEFAULT_LR[args.approach]
     if args.nIter is None:
         args.nIter = demo.N_ITER if demo_mode else N_ITER
     if args.pasteBack and not args.align:
@@ -306,7 +309,7 @@ def run(args, log=print) -> int:
         approach=args.approach, lr=args.lr, momentum=args.momentum, beta1=args.beta1,
         beta2=args.beta2, eps=args.eps, hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps,
         hmc_L=args.hmcL, hmc_anneal=args.hmcAnneal, lam=args.lam, n_iter=args.nIter,
-        out_interval=args.outInterval)
+        out_interval=args.outInterval, normalize=not args.sumLoss)
     completer = Completer(dcgan, config, seed=args.seed)
 
     out_root = args.outDir

@@ -13,6 +13,16 @@ z in [-1, 1]^z_dim, then paste G(z) into the hole. Three searches, as in the
       z += -momentum * v_prev + (1 + momentum) * v
       z = clip(z, -1, 1)
 
+  with one change of scale (``normalize``, on by default): ``grad`` is the
+  gradient of the loss *per known value*, ``L(z) / |M|`` with ``|M|`` the sum
+  of the image's mask over pixels and channels (9,216 for the centre hole at
+  64x64). The blog differentiates the summed loss, whose L1 gradient is about
+  |M| times larger (each known value adds a sign), so its lr 0.01 moved z by
+  far more than its range [-1, 1] every step and never converged. Dividing by
+  |M| does not move the minimum (both terms are divided), and one lr then
+  fits every mask and image size. ``normalize=False`` (``--sumLoss``) is the
+  blog's scale.
+
 * ``adam``: Adam on z (the repository's later default and the paper's), then clip.
 * ``hmc``: Hamiltonian Monte Carlo with ``hmcL`` leapfrog steps of size
   ``hmcEps`` on the energy ``hmcBeta * L(z)``, a Metropolis accept/reject per
@@ -36,12 +46,13 @@ import tensorflow as tf
 from masks import LOWRES_FACTOR
 
 APPROACHES = ("momentum", "adam", "hmc")
+from flags import DEFAULT_LR  # noqa: E402  (defined without TensorFlow, for --help)
 
 
 @dataclasses.dataclass
 class CompletionConfig:
     approach: str = "momentum"
-    lr: float = 0.01
+    lr: float | None = None   # None: DEFAULT_LR[approach]
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -53,10 +64,13 @@ class CompletionConfig:
     lam: float = 0.1
     n_iter: int = 1000
     out_interval: int = 50
+    normalize: bool = True    # momentum: step on the loss per known value (see above)
 
     def __post_init__(self):
         if self.approach not in APPROACHES:
             raise ValueError(f"approach must be one of {APPROACHES}, got {self.approach!r}")
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.approach]
         if self.n_iter < 0 or self.out_interval < 1 or self.hmc_L < 1:
             raise ValueError("n_iter must be >= 0, out_interval and hmc_L >= 1")
 
@@ -118,6 +132,18 @@ def hmc_update(z, loss, grad, loss_and_grad, beta, eps, num_leapfrog, rng):
     return tf.where(accept[:, None], z, z_old)
 
 
+def gradient_scale(mask, lowres_mask, channels: int) -> np.ndarray:
+    """(B,) ``1 / |M|``: one over the known values of each image's loss (mask and lowres
+    mask summed over pixels and channels; 1 if nothing is known)."""
+    def known(values):
+        values = np.asarray(values, np.float64)
+        per_image = values.reshape(len(values), -1).sum(axis=1)
+        return per_image * (channels if values.shape[-1] == 1 else 1)
+
+    total = known(mask) + known(lowres_mask)
+    return (1.0 / np.maximum(total, 1.0)).astype(np.float32)
+
+
 # ------------------------------------------------------------------- the loop
 class Completer:
     """Runs a completion search with a :class:`model.DCGAN`; see the module docstring."""
@@ -135,7 +161,8 @@ class Completer:
     def _evaluate_eager(self, z, images, mask, lowres_mask):
         return self.dcgan.completion_loss(z, images, mask, lowres_mask, self.config.lam)
 
-    def _run_eager(self, z, state_a, state_b, images, mask, lowres_mask, start, num_steps):
+    def _run_eager(self, z, state_a, state_b, images, mask, lowres_mask, start, num_steps,
+                   grad_scale):
         """``num_steps`` updates from iteration ``start``; returns the new state and history."""
         config = self.config
         lam = tf.constant(config.lam, tf.float32)
@@ -150,7 +177,8 @@ class Completer:
             zs = zs.write(i, z)
             step = start + i
             if config.approach == "momentum":
-                z, a = momentum_update(z, a, grad, config.lr, config.momentum)
+                z, a = momentum_update(z, a, grad * grad_scale[:, None], config.lr,
+                                       config.momentum)
             elif config.approach == "adam":
                 z, a, b = adam_update(z, a, b, grad, step, config.lr, config.beta1, config.beta2,
                                       config.eps)
@@ -172,11 +200,14 @@ class Completer:
         """z drawn uniformly from [-1, 1] (B, z_dim)."""
         return self.np_rng.uniform(-1.0, 1.0, (batch_size, self.dcgan.arch.z_dim)).astype(np.float32)
 
-    def complete(self, images, mask, lowres_mask=None, z=None) -> Iterator[Snapshot]:
+    def complete(self, images, mask, lowres_mask=None, z=None,
+                 lr_scale=None) -> Iterator[Snapshot]:
         """Search z for a batch; yield a :class:`Snapshot` at each output point.
 
         images (B, S, S, C) in [-1, 1]; mask (B or 1, S, S, 1 or C), 1 = known;
-        lowres_mask (B or 1, S/8, S/8, 1 or C) or None; z (B, z_dim) or None.
+        lowres_mask (B or 1, S/8, S/8, 1 or C) or None; z (B, z_dim) or None;
+        lr_scale (B,) or None: momentum only, each image's lr is ``lr * lr_scale``
+        (so one batch can try several step sizes: ``bench/sweep_search.py``).
         """
         config = self.config
         arch = self.dcgan.arch
@@ -189,6 +220,11 @@ class Completer:
         lowres_mask = tf.convert_to_tensor(
             np.broadcast_to(lowres_mask, (batch, *np.shape(lowres_mask)[-3:])), tf.float32)
         z = tf.convert_to_tensor(self.initial_z(batch) if z is None else z, tf.float32)
+        grad_scale = tf.convert_to_tensor(
+            gradient_scale(mask, lowres_mask, images.shape[-1]) if config.normalize
+            else np.ones(batch, np.float32), tf.float32)
+        if lr_scale is not None:
+            grad_scale *= tf.convert_to_tensor(lr_scale, tf.float32)
         state_a = tf.zeros_like(z)
         state_b = tf.zeros_like(z)
         empty_loss = np.zeros((0, batch), np.float32)
@@ -202,7 +238,7 @@ class Completer:
                         config.n_iter - iteration)
             z, state_a, state_b, losses, zs, loss, generated = self._run(
                 z, state_a, state_b, images, mask, lowres_mask,
-                tf.constant(iteration), tf.constant(steps))
+                tf.constant(iteration), tf.constant(steps), grad_scale)
             start, iteration = iteration, iteration + steps
             yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
                            losses.numpy(), zs.numpy())

@@ -78,8 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--patternFraction", type=flags.unit_interval, default=0.25,
         help="pattern mask: share of missing pixels")
     add("--approach", choices=("momentum", "adam", "hmc"), default="momentum", help="Search")
-    add("--lr", type=flags.positive_float, default=0.01, help="Step size")
+    add("--lr", type=flags.positive_float, default=None,
+        help="Step size (default: complete.py's for the --approach)")
     add("--lam", type=flags.nonnegative_float, default=0.1, help="Weight of the perceptual loss")
+    add("--sumLoss", action="store_true",
+        help="momentum: step on the summed loss, the blog's scale (see complete.py --help)")
     add("--nIter", type=flags.nonnegative_int, default=1000, help="Iterations of the search")
     add("--weightWindow", type=flags.positive_int, default=7,
         help="Window of the importance weights (ours_weighted)")
@@ -126,7 +129,8 @@ def complete_faces(dcgan, images, face_masks, args, weighted: bool, log=print) -
     from completion import CompletionConfig, Completer
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
-                              n_iter=args.nIter, out_interval=max(args.nIter, 1))
+                              n_iter=args.nIter, out_interval=max(args.nIter, 1),
+                              normalize=not args.sumLoss)
     completer = Completer(dcgan, config, seed=args.seed)
     loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks
     generated = []

@@ -12,6 +12,12 @@ import os
 import sys
 
 
+# Default step size of each completion search, measured on held-out faces (README,
+# "Choosing the search"). Momentum's is on the loss per known value (completion.py's
+# ``normalize``); Adam is scale-free; HMC steps by --hmcEps and ignores --lr.
+DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
+
+
 def _number(kind, text):
     try:
         value = kind(text)

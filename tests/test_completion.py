@@ -32,17 +32,22 @@ def _grad(dcgan, z, images, mask, low, lam):
     return loss.numpy(), grad.numpy()
 
 
-@pytest.mark.parametrize("lr", [0.01, 5.0])  # 5.0 pushes z against the box: clipping acts
-def test_momentum_updates_equal_the_blog_formula(dcgan, lr):
+# The blog's scale (normalize=False) at lr 0.01 and 5.0 (which pushes z against the box, so
+# clipping acts), and the default scale, where the gradient is that of the loss per known
+# value: the 16x16 centre mask keeps 16 * 16 - 8 * 8 = 192 pixels, 576 values.
+@pytest.mark.parametrize("lr,normalize,known", [(0.01, False, 1), (5.0, False, 1),
+                                                (500.0, True, 576)])
+def test_momentum_updates_equal_the_blog_formula(dcgan, lr, normalize, known):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="momentum", lr=lr, momentum=0.9, lam=0.1, n_iter=4,
-                              out_interval=1)
+                              out_interval=1, normalize=normalize)
     snapshots = list(Completer(dcgan, config, seed=5).complete(images, mask, low))
     assert [s.iteration for s in snapshots] == [0, 1, 2, 3, 4]
     z = snapshots[0].z.astype(np.float64)
     v = np.zeros_like(z)
     for snapshot in snapshots[1:]:
         _, grad = _grad(dcgan, z.astype(np.float32), images, mask, low, 0.1)
+        grad = grad / known
         v_prev = v
         v = 0.9 * v - lr * grad
         z = np.clip(z - 0.9 * v_prev + (1 + 0.9) * v, -1, 1)
@@ -51,6 +56,34 @@ def test_momentum_updates_equal_the_blog_formula(dcgan, lr):
         assert snapshot.z.min() >= -1.0 and snapshot.z.max() <= 1.0
     if lr == 5.0:
         assert np.mean(np.abs(snapshots[-1].z) == 1.0) > 0.2  # clipping happened, z stayed in
+
+
+def test_gradient_scale_counts_known_values_by_hand():
+    mask, low = masks.make_mask("center", 64)             # 64^2 - 32^2 = 3072 known pixels
+    assert completion.gradient_scale(mask[None], low[None], 3)[0] == np.float32(1 / 9216)
+    random = np.zeros((2, 8, 8, 1), np.float32)
+    random[0, :2] = 1                                     # 16 pixels, 48 values
+    scale = completion.gradient_scale(random, np.zeros((2, 1, 1, 1)), 3)
+    np.testing.assert_allclose(scale, [1 / 48, 1.0])      # nothing known: no division by 0
+    lowres = np.ones((1, 8, 8, 1), np.float32)            # lowres: the 8x8 pooled values count
+    assert completion.gradient_scale(np.zeros((1, 64, 64, 1)), lowres, 3)[0] == np.float32(1 / 192)
+    colour = np.ones((1, 4, 4, 3), np.float32)            # a per-channel mask is not multiplied
+    assert completion.gradient_scale(colour, np.zeros((1, 1, 1, 1)), 3)[0] == np.float32(1 / 48)
+
+
+def test_per_image_lr_scale_equals_separate_searches(dcgan):
+    """Rows with lr_scale 1 and 3 follow the searches at lr and 3 * lr exactly."""
+    images, mask, low = _problem(dcgan, batch=2)
+    config = CompletionConfig(lr=200.0, n_iter=6, out_interval=6)
+    z0 = np.random.default_rng(3).uniform(-1, 1, (2, 8)).astype(np.float32)
+    both = list(Completer(dcgan, config).complete(np.concatenate([images, images]), mask,
+                                                  low, z=np.concatenate([z0, z0]),
+                                                  lr_scale=[1, 1, 3, 3]))[-1]
+    for rows, lr in ((slice(0, 2), 200.0), (slice(2, 4), 600.0)):
+        alone = list(Completer(dcgan, CompletionConfig(lr=lr, n_iter=6, out_interval=6))
+                     .complete(images, mask, low, z=z0))[-1]
+        np.testing.assert_allclose(both.z[rows], alone.z, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(both.z[:2], both.z[2:])
 
 
 def test_adam_updates_equal_hand_computation(dcgan):

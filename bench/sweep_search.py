@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Choose the completion search's defaults on held-out faces: momentum step sizes, the
+weighted loss, blending.
+
+    python bench/sweep_search.py /work/runs/tune --lrs 0.3,1,3 --nIter 1000 --out sweep.json
+
+Every (loss, lr) pair completes the same faces from the same starting z in ONE
+batch (batch norm runs in inference mode, so rows do not interact; the lr is
+per row through ``Completer.complete(lr_scale=...)``), so a sweep costs one
+search of ``faces x lrs x 2`` rows. Prints and writes, per (loss, lr) and plain
+or blended, the mean PSNR/SSIM (whole image and hole) and identity distance,
+beside OpenCV's Telea and Navier-Stokes and the harmonic fill on the same faces.
+Tune on faces that are not the ones you report (README: "Choosing the search").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("faces", help="Folder of aligned ground-truth faces")
+    parser.add_argument("--limit", type=int, default=16)
+    parser.add_argument("--lrs", default="0.3,1,3", help="Momentum step sizes to try")
+    parser.add_argument("--nIter", type=int, default=1000)
+    parser.add_argument("--lam", type=float, default=0.1)
+    parser.add_argument("--maskType", default="center")
+    parser.add_argument("--fractionMasked", type=float, default=0.8)
+    parser.add_argument("--checkpointDir", default="checkpoint")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noWeighted", action="store_true", help="Plain loss only")
+    parser.add_argument("--out", default=None, help="Write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    import checkpoints
+    import evaluate
+    import identity
+    import masks
+    import metrics
+    import outputs
+    import utils
+    from completion import CompletionConfig, Completer
+
+    lrs = [float(value) for value in args.lrs.split(",")]
+    paths = utils.expand_image_args([args.faces])[:args.limit]
+    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir)
+    size = dcgan.arch.image_size
+    from complete import read_images
+    images = read_images(paths, size, 3)
+    count = len(images)
+    options = argparse.Namespace(seed=args.seed, maskType=args.maskType, centerScale=0.25,
+                                 fractionMasked=args.fractionMasked, halfSide="left",
+                                 patternFraction=0.25)
+    face_masks = evaluate.make_masks(options, count, size)
+    losses = ["plain"] + ([] if args.noWeighted else ["weighted"])
+    loss_masks = {"plain": face_masks, "weighted": masks.importance_weights(face_masks, 7)}
+    groups = [(loss, lr) for loss in losses for lr in lrs]
+    batch = np.concatenate([images] * len(groups))
+    batch_masks = np.concatenate([loss_masks[loss] for loss, _ in groups])
+    scale = np.concatenate([np.full(count, lr, np.float32) for _, lr in groups])
+    completer = Completer(dcgan, CompletionConfig(lr=1.0, lam=args.lam, n_iter=args.nIter,
+                                                  out_interval=max(args.nIter // 4, 1)),
+                          seed=args.seed)
+    z = np.concatenate([completer.initial_z(count)] * len(groups))   # same start for every row
+    started = time.time()
+    for snapshot in completer.complete(batch, batch_masks, z=z, lr_scale=scale):
+        print(f"iteration {snapshot.iteration}: mean loss per group "
+              + " ".join(f"{snapshot.loss[i * count:(i + 1) * count].mean():.0f}"
+                         for i in range(len(groups))), flush=True)
+    generated = snapshot.generated
+    truths = utils.from_model(images)
+    holes = face_masks[..., 0] < 0.5
+    network = identity.IdentityModel()
+    truth_descriptors = network.descriptors(truths)
+
+    def score(results):
+        rows = [metrics.quality(r, t, h) for r, t, h in zip(results, truths, holes)]
+        means = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        means["identity"] = float(np.mean(identity.distances(network.descriptors(results),
+                                                             truth_descriptors)))
+        return means
+
+    table = {}
+    for index, (loss, lr) in enumerate(groups):
+        rows = slice(index * count, (index + 1) * count)
+        for blend in (False, True):
+            final = outputs.final_completion(images, generated[rows], face_masks, blend=blend)
+            table[f"{loss} lr {lr:g}{' blended' if blend else ''}"] = score(utils.from_model(final))
+    for method, flag in evaluate.BASELINES.items():
+        table[method] = score(np.stack([evaluate.inpaint_baseline(t, m, flag, 3.0)
+                                        for t, m in zip(truths, face_masks)]))
+    table["harmonic"] = score(np.stack([evaluate.simple_fill(t, m, "harmonic")
+                                        for t, m in zip(truths, face_masks)]))
+    print(f"{count} faces, {args.maskType}, {args.nIter} iterations, lam {args.lam}, {prefix}, "
+          f"{time.time() - started:.0f} s")
+    print(f"{'search':<28} {'PSNR whole':>10} {'PSNR hole':>9} {'SSIM hole':>9} {'identity':>8}")
+    for name, means in table.items():
+        print(f"{name:<28} {means['psnr_whole']:>10.2f} {means['psnr_hole']:>9.2f} "
+              f"{means['ssim_hole']:>9.3f} {means['identity']:>8.3f}")
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump({"options": vars(args), "checkpoint": prefix, "faces": paths,
+                       "results": table}, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
