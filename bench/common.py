@@ -110,11 +110,14 @@ def read_cpuinfo(path: str = "/proc/cpuinfo") -> list[dict]:
                  (line.partition(":") for line in block.splitlines())) for block in blocks]
 
 
-def usable_cores(cpuinfo: list[dict] | None = None) -> tuple[int, str]:
+def usable_cores(cpuinfo: list[dict] | None = None, allowed: set[int] | None = None
+                 ) -> tuple[int, str]:
     """(physical cores this process may run on, how that was counted): logical CPUs of the
-    affinity mask, folded by (physical id, core id) so SMT siblings count once."""
+    affinity mask ``allowed`` (default: this process's), folded by (physical id, core id) so
+    SMT siblings count once."""
     cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if allowed is None and hasattr(os, "sched_getaffinity"):
+        allowed = os.sched_getaffinity(0)
     cores = {(cpu.get("physical id"), cpu.get("core id")) for cpu in cpuinfo
              if "core id" in cpu and (allowed is None or int(cpu["processor"]) in allowed)}
     if cores:
@@ -122,11 +125,15 @@ def usable_cores(cpuinfo: list[dict] | None = None) -> tuple[int, str]:
     return len(allowed) if allowed else os.cpu_count() or 1, "logical CPUs (no core ids)"
 
 
-def clock_mhz(cpuinfo: list[dict] | None = None) -> tuple[float | None, str]:
+CPUFREQ_MAX = "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
+
+
+def clock_mhz(cpuinfo: list[dict] | None = None, cpufreq_max: str = CPUFREQ_MAX
+              ) -> tuple[float | None, str]:
     """(the highest clock this CPU reports, in MHz, and where it comes from): cpufreq's
     maximum if the kernel exposes it, else the largest "cpu MHz" of /proc/cpuinfo."""
     try:
-        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as handle:
+        with open(cpufreq_max) as handle:
             return int(handle.read()) / 1000, "cpufreq cpuinfo_max_freq"
     except (OSError, ValueError):
         pass
@@ -142,19 +149,22 @@ FMA_UNITS = 2   # vector FMA pipes per core: 2 on Zen 2-4 and on Xeon Gold/Plati
 AMX_BF16_FLOPS_PER_CYCLE = 2048   # per core: 1024 bfloat16 multiply-adds (Sapphire Rapids TMUL)
 
 
-def theoretical_peak(precision: str, cpuinfo: list[dict] | None = None) -> tuple[float | None, str]:
+def theoretical_peak(precision: str, cpuinfo: list[dict] | None = None,
+                     allowed: set[int] | None = None, cpufreq_max: str = CPUFREQ_MAX
+                     ) -> tuple[float | None, str]:
     """(GFLOP/s no code can beat on this CPU in ``precision``, the assumptions behind it):
     cores x float32 lanes per vector x 2 (an FMA is a multiply and an add) x FMA units x clock,
     doubled for bfloat16/float16 with AVX512-BF16/AVX512-FP16 (two 16-bit products per
     float32 lane), and AMX's tile rate for bfloat16 with AMX. Without native 16-bit
     instructions, bfloat16 and float16 are converted to float32 and peak as float32.
-    None on a machine that is not a known x86 CPU, or with a GPU."""
+    None without /proc/cpuinfo flags or a clock. ``cpuinfo``, ``allowed`` (the affinity
+    mask) and ``cpufreq_max`` default to this machine's."""
     cpuinfo = read_cpuinfo() if cpuinfo is None else cpuinfo
     if not cpuinfo or "flags" not in cpuinfo[0]:
         return None, "no /proc/cpuinfo flags"
     flags = set(cpuinfo[0]["flags"].split())
-    cores, counted = usable_cores(cpuinfo)
-    mhz, clock_source = clock_mhz(cpuinfo)
+    cores, counted = usable_cores(cpuinfo, allowed)
+    mhz, clock_source = clock_mhz(cpuinfo, cpufreq_max)
     if mhz is None:
         return None, "clock unknown"
     if "avx512f" in flags:
