@@ -35,6 +35,7 @@ import flags
 import mask_files
 import masks
 import outputs
+import precision
 import utils
 from errors import CompletionError, UserError
 
@@ -123,10 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--shard", type=flags.shard, default=None, metavar="I/N",
         help="Complete only the I-th (from 0) of N contiguous slices of the image list, into "
              "outDir/shard_I_of_N/, so N processes or machines can split a large job")
-    add("--precision", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
-        help="Compute precision of G and D: auto picks float16 on a CUDA GPU, bfloat16 on a "
-             "CPU with AMX or AVX512-BF16, float32 otherwise (z, gradients and the loss stay "
-             "float32)")
+    add("--precision", choices=precision.CHOICES, default="auto",
+        help=f"Compute precision of G and D: {precision.AUTO_HELP} (z, gradients and the "
+             "loss stay float32; options.json records the precision used)")
     add("imgs", nargs="*", metavar="IMG",
         help="Images to complete: files, globs or folders (aligned faces, e.g. from align/). "
              "None: the demo (see demo.py)")
@@ -232,6 +232,9 @@ def run(args, log=print) -> int:
     import checkpoints  # TensorFlow loads here
     from completion import CompletionConfig, Completer, best_of_restarts
 
+    # The first line and options.json name the precision used, never "auto".
+    args.precision, why = precision.choose(args.precision)
+    log(f"Precision: {args.precision} ({why})")
     demo_mode = not args.imgs
     if demo_mode:
         demo.configure(args, log=log)

@@ -22,11 +22,17 @@ from errors import TrainingError
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
+def choose_strategy(name: str, gpu_count: int) -> str:
+    """The strategy ``name`` means on a machine with ``gpu_count`` GPUs: ``auto`` resolved."""
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     if name == "auto":
-        name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
+        return "mirrored" if gpu_count > 1 else "default"
+    return name
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    name = choose_strategy(name, len(tf.config.list_physical_devices("GPU")))
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 import ops
 from masks import LOWRES_FACTOR  # the original's ``lowres``: 64x64 images compared at 8x8
+from precision import PRECISIONS, resolve_precision  # noqa: F401  (auto: see precision.py)
 
 keras = tf.keras
 
@@ -40,8 +41,6 @@ MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 256
 BASE_SIZE = 4          # spatial size of the generator's first feature map
 MAX_FILTER_MULT = 8    # filters grow x2 per layer up to 8 * gf_dim (as the original at 64x64)
-
-PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,35 +80,6 @@ class Architecture:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = json.loads(text)
         return cls(**{key: value for key, value in values.items() if key in fields})
-
-
-def cpu_has_fast_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
-    """True if the CPU multiplies bfloat16 natively (AMX or AVX512-BF16).
-
-    Without them TensorFlow emulates bfloat16 and mixed precision is several
-    times slower than float32 (measured on an AVX2-only EPYC: see bench/).
-    """
-    try:
-        with open(cpuinfo_path) as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
-    except OSError:
-        pass
-    return False
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> float16 on a CUDA GPU, bfloat16 on a CPU with AMX or AVX512-BF16,
-    float32 otherwise; any other name is returned checked."""
-    if precision == "auto":
-        if tf.config.list_physical_devices("GPU"):
-            return "float16"
-        return "bfloat16" if cpu_has_fast_bfloat16() else "float32"
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be auto or one of {PRECISIONS}, got {precision!r}")
-    return precision
 
 
 def dtype_policy(precision: str) -> str:

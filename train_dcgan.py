@@ -15,6 +15,7 @@ import json
 import sys
 
 import flags
+import precision
 from errors import TrainingInterrupted, UserError
 
 
@@ -63,10 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--df_dim", type=flags.positive_int, default=64,
         help="Discriminator filters in the first layer")
     add("--c_dim", type=int, choices=(1, 3), default=3, help="Image channels (3 colour, 1 gray)")
-    add("--precision", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
-        help="Compute precision: auto picks float16 on a CUDA GPU, bfloat16 on a CPU with AMX "
-             "or AVX512-BF16, float32 otherwise; bfloat16/float16 are mixed precision (variables "
-             "and losses stay float32, float16 adds loss scaling)")
+    add("--precision", choices=precision.CHOICES, default="auto",
+        help=f"Compute precision: {precision.AUTO_HELP}; bfloat16/float16 are mixed precision "
+             "(variables and losses stay float32, float16 adds loss scaling); options.json "
+             "records the precision used")
     add("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
         help="Distribution: mirrored splits each batch across all GPUs of this machine (auto "
              "does when there are several); multiworker across machines or processes named by "
@@ -79,8 +80,11 @@ def main(argv=None) -> int:
     flags.quiet_tensorflow()
     import training  # TensorFlow loads here, after the flags are known to be good
 
-    config = training.TrainConfig(**vars(args))
+    # The first line and options.json name the precision used, never "auto".
+    chosen, why = precision.choose(args.precision)
+    config = training.TrainConfig(**vars(args) | {"precision": chosen})
     print("Options:", json.dumps(dataclasses.asdict(config), default=str), flush=True)
+    print(f"Precision: {chosen} ({why})", flush=True)
     try:
         training.train(config, log=lambda line: print(line, flush=True))
     except UserError as error:

@@ -30,6 +30,7 @@ import distribute
 import utils
 from errors import TrainingError, TrainingInterrupted
 from model import Architecture, DCGAN
+from precision import resolve_precision
 
 keras = tf.keras
 
@@ -522,6 +523,7 @@ def train(config: TrainConfig, log=print) -> dict:
     Raises :class:`TrainingError` for bad input or a failure (with the last
     good checkpoint kept) and :class:`TrainingInterrupted` after a signal.
     """
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     paths = list_training_images(config.dataset)
     check_output_folders(config)
     images = usable_training_images(config, paths, log)

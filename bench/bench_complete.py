@@ -7,8 +7,9 @@ Prints one JSON line per precision: median seconds per iteration (forward and
 backward through G and D for the whole batch, plus the update) and
 image-iterations/s, timing chunks of --chunk iterations run in one compiled call;
 the FLOPs of one iteration (convolutions and matmuls, counted by TensorFlow's
-profiler on the single-iteration step), GFLOP/s and the percentage of the matmul
-peak measured in the same process and precision.
+profiler on the single-iteration step), GFLOP/s and the percentage of the CPU's
+theoretical peak in that precision, beside the best matmul measured in the same
+process (see common.peak_fields).
 """
 import argparse
 
@@ -48,14 +49,13 @@ def main(argv=None):
             z, images, mask, low, tf.constant(0.1)))
         stats = common.summary(common.timed(run, args.repetitions, args.warmup))
         per_iteration = stats["median_s"] / args.chunk
-        peak = common.matmul_peak(dcgan.precision)
         gflops = flops / per_iteration / 1e9
         common.emit({"bench": "complete_iteration", "precision": dcgan.precision,
                      "batch_size": args.batch_size, "image_size": args.image_size, **stats,
                      "chunk": args.chunk, "seconds_per_iteration": per_iteration,
                      "image_iterations_per_s": args.batch_size / per_iteration,
                      "gflop_per_iteration": flops / 1e9, "gflop_per_s": gflops,
-                     "matmul_peak_gflop_per_s": peak, "percent_of_peak": 100 * gflops / peak})
+                     **common.peak_fields(dcgan.precision, gflops)})
 
 
 if __name__ == "__main__":

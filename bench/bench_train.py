@@ -7,7 +7,8 @@ Prints one JSON line per precision: median seconds per step and images/s over
 several timed steps after warm-up, on an in-memory batch (the model's speed,
 without the input pipeline); the step's convolution and matmul FLOPs (counted by
 TensorFlow's profiler from the traced graph), the achieved GFLOP/s, and that as
-a percentage of the matmul peak measured in the same process and precision.
+a percentage of the CPU's theoretical peak in that precision, beside the best
+matmul measured in the same process (see common.peak_fields).
 """
 import argparse
 
@@ -35,14 +36,13 @@ def main(argv=None):
         times = common.timed(lambda: float(dcgan.train_step(images, z)["d_loss"]),
                              args.repetitions, args.warmup)
         stats = common.summary(times)
-        peak = common.matmul_peak(dcgan.precision)
         gflops = flops / stats["median_s"] / 1e9
         common.emit({"bench": "train_step", "precision": dcgan.precision,
                      "batch_size": args.batch_size, "image_size": args.image_size,
                      "g_steps": args.g_steps, **stats,
                      "images_per_s": args.batch_size / stats["median_s"],
                      "gflop_per_step": flops / 1e9, "gflop_per_s": gflops,
-                     "matmul_peak_gflop_per_s": peak, "percent_of_peak": 100 * gflops / peak})
+                     **common.peak_fields(dcgan.precision, gflops)})
 
 
 if __name__ == "__main__":

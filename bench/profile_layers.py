@@ -27,7 +27,7 @@ def main(argv=None):
     # (name, input spatial size H of the stride-2 conv, channels at H, channels at H/2)
     layers = [("d_h0_conv / g_h4", 64, 3, 64), ("d_h1_conv / g_h3", 32, 64, 128),
               ("d_h2_conv / g_h2", 16, 128, 256), ("d_h3_conv / g_h1", 8, 256, 512)]
-    total = 0.0
+    total = all_flops = 0.0
     for name, size, wide, narrow in layers:
         big = tf.cast(tf.random.uniform([batch, size, size, wide]), dtype)
         small = tf.cast(tf.random.uniform([batch, size // 2, size // 2, narrow]), dtype)
@@ -45,12 +45,13 @@ def main(argv=None):
         for op, function in ops.items():
             stats = common.summary(common.timed(lambda: function().numpy(), args.repetitions, 2))
             total += stats["median_s"]
+            all_flops += flops
             common.emit({"bench": "layer_op", "precision": args.precision, "layer": name,
                          "op": op, "median_ms": 1000 * stats["median_s"],
                          "gflop_per_s": flops / stats["median_s"] / 1e9})
     common.emit({"bench": "layer_op_total", "precision": args.precision,
                  "seconds_all_ops_once": total,
-                 "matmul_peak_gflop_per_s": common.matmul_peak(args.precision)})
+                 **common.peak_fields(args.precision, all_flops / total / 1e9)})
 
 
 if __name__ == "__main__":

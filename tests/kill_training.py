@@ -61,7 +61,8 @@ def start_trainer(dataset: str, workdir: str, number: int) -> tuple[int, str]:
                 "--g_steps", "1", "--checkpoint_dir", os.path.join(workdir, "checkpoint"),
                 "--sample_dir", os.path.join(workdir, "samples"),
                 "--log_dir", os.path.join(workdir, "logs"), "--seed", "1",
-                "--checkpoint_interval", "1", "--log_interval", "1", "--sample_interval", "5"])
+                "--checkpoint_interval", "1", "--log_interval", "1", "--sample_interval", "5",
+                "--precision", "float32"])
         finally:
             sys.stdout.flush()
             os._exit(code)

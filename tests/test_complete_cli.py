@@ -24,7 +24,7 @@ def aligned16(tiny_faces, tmp_path_factory):
 
 def _run(trained_run, out, *extra):
     return complete.main(["--checkpointDir", str(trained_run / "checkpoint"), "--outDir", str(out),
-                          "--seed", "1", *map(str, extra)])
+                          "--seed", "1", "--precision", "float32", *map(str, extra)])
 
 
 def _png(path):
@@ -97,9 +97,14 @@ def test_an_image_completes_the_same_alone_or_in_a_batch(trained_run, aligned16,
     assert _run(trained_run, tmp_path / "one", "--nIter", 3, images[0]) == 0
     log_all = (tmp_path / "all" / "logs" / "hats_00.log").read_text().splitlines()
     log_one = (tmp_path / "one" / "logs" / "hats_00.log").read_text().splitlines()
-    for a, b in zip(log_all[1:], log_one[1:]):
-        np.testing.assert_allclose(np.array(a.split(), float), np.array(b.split(), float),
-                                   rtol=1e-4, atol=1e-5)
+    assert log_all[0] == log_one[0] and log_all[0].startswith("iter loss z0")
+    # a line per iteration in both, so the comparison below covers every iteration
+    assert len(log_all) == len(log_one) == 1 + 3
+    values_all = np.array([line.split() for line in log_all[1:]], float)   # (3, 2 + z_dim)
+    values_one = np.array([line.split() for line in log_one[1:]], float)
+    np.testing.assert_array_equal(values_all[:, 0], [0, 1, 2])
+    np.testing.assert_allclose(values_all, values_one, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(values_all[0, 2:], values_all[-1, 2:])   # z moved: a real search
 
 
 @pytest.mark.parametrize("approach", ["adam", "hmc"])

@@ -29,7 +29,7 @@ def faces16(tiny_faces, tmp_path_factory):
 
 def _run(trained_run, out, *extra):
     return complete.main(["--checkpointDir", str(trained_run / "checkpoint"), "--outDir", str(out),
-                          "--seed", "1", *map(str, extra)])
+                          "--seed", "1", "--precision", "float32", *map(str, extra)])
 
 
 def _png(path):

@@ -17,7 +17,7 @@ NAMES = [f"astronaut_{label}.png" for label in LABELS]
 
 def _demo(trained_run, out, *extra):
     return complete.main(["--checkpointDir", str(trained_run / "checkpoint"), "--outDir", str(out),
-                          "--seed", "1", *map(str, extra)])
+                          "--seed", "1", "--precision", "float32", *map(str, extra)])
 
 
 def _png(path):

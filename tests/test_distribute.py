@@ -11,9 +11,13 @@ from conftest import ROOT
 import distribute
 
 
+# The subprocesses compare CPU runs whatever this machine has: GPUs stay hidden from them.
+CPU_ONLY = {"CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
 def _run_script(name, timeout=240, env=None):
     done = subprocess.run([sys.executable, str(ROOT / "tests" / name)], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, env={**os.environ, **CPU_ONLY, **(env or {})})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -42,11 +46,19 @@ def test_mirrored_step_equals_single_device_step():
     assert checked >= 10
 
 
+@pytest.mark.parametrize("gpus,expected", [(0, "default"), (1, "default"), (2, "mirrored"),
+                                           (8, "mirrored")])
+def test_auto_strategy_mirrors_over_several_gpus_only(gpus, expected):
+    assert distribute.choose_strategy("auto", gpus) == expected
+    for name in ("default", "mirrored", "multiworker"):       # explicit names are kept
+        assert distribute.choose_strategy(name, gpus) == name
+
+
 def test_strategy_names():
-    assert distribute.make_strategy("default").num_replicas_in_sync == 1
-    assert distribute.make_strategy("auto").num_replicas_in_sync == 1     # no GPUs here
-    with pytest.raises(ValueError):
-        distribute.make_strategy("tpu")
+    assert distribute.make_strategy("default").num_replicas_in_sync == 1   # on any machine
+    for bad in ("tpu", "", "Mirrored"):
+        with pytest.raises(ValueError, match="strategy must be one of"):
+            distribute.make_strategy(bad)
 
 
 def test_multiworker_needs_tf_config(monkeypatch):
@@ -105,7 +117,7 @@ def test_two_workers_on_loopback_match_one_process(tiny_faces, tmp_path):
     workers = []
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        env = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {**os.environ, **CPU_ONLY, "TF_CONFIG": config}
         args = common + ["--strategy", "multiworker", "--checkpoint_dir", str(tmp_path / "multi"),
                          "--sample_dir", str(tmp_path / "multi_samples"),
                          "--log_dir", str(tmp_path / "multi_logs")]
@@ -124,7 +136,7 @@ def test_two_workers_on_loopback_match_one_process(tiny_faces, tmp_path):
                                       "--sample_dir", str(tmp_path / "single_samples"),
                                       "--log_dir", str(tmp_path / "single_logs")],
                             capture_output=True, text=True, timeout=240,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            env={**os.environ, **CPU_ONLY})
     assert single.returncode == 0, single.stderr[-2000:]
 
     chief = checkpoints.latest(str(tmp_path / "multi"))

@@ -1,6 +1,7 @@
 """evaluate.py: our completion and OpenCV's baselines scored on the same faces and masks."""
 import csv
 import json
+import math
 
 import cv2
 import numpy as np
@@ -19,34 +20,44 @@ def faces16(tiny_faces, tmp_path_factory):
     return folder
 
 
+def _rows(out):
+    with open(out / "per_image.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
 def test_evaluate_all_methods(trained_run, faces16, tmp_path):
     out = tmp_path / "eval"
     assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
                           str(trained_run / "checkpoint"), "--outDir", str(out), "--nIter", "2",
                           "--maskType", "random", "--fractionMasked", "0.8", "--seed", "5"]) == 0
-    with open(out / "per_image.csv") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _rows(out)
     assert len(rows) == 4 * len(evaluate.METHODS)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["images"] == 4 and summary["step"] == 8
-    assert 0.75 < summary["missing_fraction"] < 0.85
+    args = evaluate.build_parser().parse_args([str(faces16), "--maskType", "random",
+                                               "--fractionMasked", "0.8", "--seed", "5"])
+    face_masks = evaluate.make_masks(args, 4, 16)                  # (4, 16, 16, 1), 1 = known
+    hole_sizes = {str(path): int((mask == 0).sum())
+                  for path, mask in zip(sorted(faces16.iterdir())[:4], face_masks)}
+    assert summary["missing_fraction"] == pytest.approx(sum(hole_sizes.values()) / (4 * 256))
     for method in evaluate.METHODS:
         mine = [r for r in rows if r["method"] == method]
         for figure in evaluate.FIGURES:
             values = [float(r[figure]) for r in mine]
             assert np.all(np.isfinite(values))
             assert summary["means"][method][figure] == pytest.approx(np.mean(values))
-    means = summary["means"]
-    assert means["ours"] != means["ours_blend"] and means["ours"] != means["ours_weighted"]
-    assert means["telea"] != means["ns"]
+    # Every method keeps the known pixels, so all of an image's error is in its hole |H|:
+    # MSE_whole = MSE_hole * |H| / 256, i.e. psnr_whole = psnr_hole + 10 log10(256 / |H|).
+    # A method that changed known pixels, or a row scored against the wrong mask, breaks it.
+    for row in rows:
+        expected = float(row["psnr_hole"]) + 10 * math.log10(256 / hole_sizes[row["image"]])
+        assert float(row["psnr_whole"]) == pytest.approx(expected, abs=1e-9), row
 
     # the Telea row of the first face is cv2.inpaint of that face under its own random mask
     first = sorted(faces16.iterdir())[0]
     truth = utils.load_rgb(first)
-    args = evaluate.build_parser().parse_args([str(faces16), "--maskType", "random",
-                                               "--fractionMasked", "0.8", "--seed", "5"])
-    mask = evaluate.make_masks(args, 4, 16)[0]
-    masks_differ = not np.array_equal(mask, evaluate.make_masks(args, 4, 16)[1])
+    mask = face_masks[0]
+    masks_differ = not np.array_equal(mask, face_masks[1])
     hole = (mask[..., 0] == 0).astype(np.uint8) * 255
     telea = cv2.inpaint(truth * (hole == 0)[..., None].astype(np.uint8), hole, 3.0,
                         cv2.INPAINT_TELEA)
@@ -54,6 +65,27 @@ def test_evaluate_all_methods(trained_run, faces16, tmp_path):
     assert float(row["psnr_hole"]) == pytest.approx(metrics.psnr(telea, truth, hole > 0))
     assert masks_differ                                   # random masks are drawn per image
     assert (out / "examples.png").exists()
+
+
+def test_the_weights_change_the_search_not_the_start(trained_run, faces16, tmp_path, capsys):
+    """With no iteration the plain and weighted searches return the same G(z0) (same seed, so
+    the same z0): the same figures. Their losses at z0 differ as the weights say: a known
+    pixel weighs the fraction of missing pixels around it, at most 1 and under 1 wherever
+    a known neighbour is in its window, so the weighted loss is the smaller."""
+    out = tmp_path / "start"
+    assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
+                          str(trained_run / "checkpoint"), "--outDir", str(out), "--nIter", "0",
+                          "--methods", "ours,ours_weighted", "--seed", "5"]) == 0
+    losses = {}
+    for line in capsys.readouterr().out.splitlines():
+        if "completion:" in line:
+            losses[line.split()[0]] = float(line.split("mean final loss ")[1])
+    assert set(losses) == {"plain", "weighted"}
+    assert 0 < losses["weighted"] < losses["plain"]
+    plain = {r["image"]: r for r in _rows(out) if r["method"] == "ours"}
+    weighted = {r["image"]: r for r in _rows(out) if r["method"] == "ours_weighted"}
+    assert len(plain) == 4 and plain == {image: {**row, "method": "ours"}
+                                         for image, row in weighted.items()}
 
 
 def test_baselines_alone_need_no_checkpoint_and_bad_methods_fail(faces16, tmp_path, capsys):

@@ -77,12 +77,12 @@ def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_fac
     assert not (out / "checkpoint").exists()             # no state file for training to rotate
     face = sorted(tiny_faces.iterdir())[0]
     assert complete.main(["--checkpointDir", str(out), "--outDir", str(tmp_path / "c"),
-                          "--nIter", "1", "--seed", "0", str(face)]) == 0
+                          "--nIter", "1", "--seed", "0", "--precision", "float32", str(face)]) == 0
 
     flags = ["--dataset", str(tiny_faces), "--checkpoint_dir", str(out), "--image_size", "16",
              "--z_dim", "16", "--gf_dim", "8", "--df_dim", "8", "--batch_size", "16",
              "--sample_dir", str(tmp_path / "s"), "--log_dir", str(tmp_path / "l"),
-             "--seed", "4", "--checkpoint_interval", "2"]
+             "--seed", "4", "--checkpoint_interval", "2", "--precision", "float32"]
     # the trainer starts from the export's weights and step, with fresh optimizer state
     config = training.TrainConfig(**vars(train_dcgan.build_parser().parse_args(
         flags + ["--epoch", "3"])))

@@ -40,17 +40,43 @@ def test_ssim_of_constant_regions_by_hand():
     assert metrics.ssim(uniform, truth) == pytest.approx(expected)   # everything off: whole = formula
 
 
-def test_quality_has_the_four_figures_consistently():
-    rng = np.random.default_rng(0)
-    truth = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+def test_quality_by_hand():
+    """quality()'s four figures against values worked out without metrics.py or skimage."""
+    a, b = 100, 110
+    c1 = (0.01 * 255) ** 2
+    s = (2 * a * b + c1) / (a * a + b * b + c1)      # SSIM of two constant windows (see above)
+    off_by_10 = 10 * math.log10(255 ** 2 / 10 ** 2)  # PSNR where every value is off by 10
+    truth = np.full((32, 32, 3), a, np.uint8)
+    centre = np.zeros((32, 32), bool)
+    centre[8:24, 8:24] = True
+
+    # everything off by 10: all four figures are the constant-image values
+    figures = metrics.quality(np.full((32, 32, 3), b, np.uint8), truth, centre)
+    assert figures == pytest.approx({"psnr_whole": off_by_10, "psnr_hole": off_by_10,
+                                     "ssim_whole": s, "ssim_hole": s}, abs=1e-9)
+
+    # the right half off by 10, the hole its columns 19-31 (every 7x7 window there is
+    # constant): half the values are off over the whole image, so its MSE is half
     result = truth.copy()
-    hole = np.zeros((32, 32), bool)
-    hole[8:24, 8:24] = True
-    result[hole] = rng.integers(0, 256, (hole.sum(), 3), dtype=np.uint8)
-    figures = metrics.quality(result, truth, hole)
-    assert figures["psnr_whole"] == pytest.approx(metrics.psnr(result, truth))
-    assert figures["psnr_hole"] == pytest.approx(metrics.psnr(result, truth, hole))
-    assert figures["psnr_hole"] < figures["psnr_whole"]          # error only in the hole: 1/4 of pixels
+    result[:, 16:] = b
+    right = np.zeros((32, 32), bool)
+    right[:, 19:] = True
+    figures = metrics.quality(result, truth, right)
+    assert figures["psnr_hole"] == pytest.approx(off_by_10)
+    assert figures["psnr_whole"] == pytest.approx(off_by_10 + 10 * math.log10(2))
+    assert figures["ssim_hole"] == pytest.approx(s, abs=1e-9)
+    # the windows across the edge see structure the truth lacks: they score below s
+    assert figures["ssim_whole"] < (10 * 1.0 + 10 * s + 6 * s) / 26   # 26 columns, 3-pixel border
+
+    # noise in the centre hole only: the PSNRs by the formula, written out here
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    result = noisy.copy()
+    result[centre] = rng.integers(0, 256, (centre.sum(), 3), dtype=np.uint8)
+    squared = (result.astype(np.float64) - noisy) ** 2
+    figures = metrics.quality(result, noisy, centre)
+    assert figures["psnr_whole"] == pytest.approx(10 * np.log10(255 ** 2 / squared.mean()))
+    assert figures["psnr_hole"] == pytest.approx(10 * np.log10(255 ** 2 / squared[centre].mean()))
+    # all the error in 1/4 of the pixels: the whole image's MSE is a quarter of the hole's
     assert figures["psnr_whole"] == pytest.approx(figures["psnr_hole"] + 10 * math.log10(4))
-    assert figures["ssim_hole"] == pytest.approx(metrics.ssim(result, truth, hole))
     assert figures["ssim_hole"] < figures["ssim_whole"] < 1.0

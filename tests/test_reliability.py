@@ -33,7 +33,7 @@ def _tiny_training(dataset, run, *extra):
             "--z_dim", "8", "--gf_dim", "8", "--df_dim", "8", "--g_steps", "1",
             "--checkpoint_dir", str(run / "checkpoint"), "--sample_dir", str(run / "samples"),
             "--log_dir", str(run / "logs"), "--seed", "5", "--sample_interval", "100",
-            "--checkpoint_interval", "1", "--log_interval", "1", *map(str, extra)]
+            "--checkpoint_interval", "1", "--log_interval", "1", "--precision", "float32", *map(str, extra)]
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +338,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(trained_run,
     image = tmp_path / "face.png"
     utils.save_rgb(np.zeros((16, 16, 3), np.uint8), image)
     assert complete.main(["--checkpointDir", str(directory), "--outDir", str(tmp_path / "out"),
-                          "--nIter", "1", str(image)]) == 0
+                          "--nIter", "1", "--precision", "float32", str(image)]) == 0
     assert "DCGAN.model-4" in json.loads((tmp_path / "out" / "options.json").read_text())[
         "checkpoint"]
     (directory / "checkpoint").write_bytes(b"\xff\xfe garbage state file")  # damaged state file
@@ -354,7 +354,8 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_architecture_is_refused(tmp_p
         str(tmp_path / "ck" / "DCGAN.model"))
     image = tmp_path / "face.png"
     utils.save_rgb(np.zeros((16, 16, 3), np.uint8), image)
-    assert complete.main(["--checkpointDir", str(tmp_path / "ck"), str(image)]) == 1
+    assert complete.main(["--checkpointDir", str(tmp_path / "ck"), "--precision", "float32",
+                          str(image)]) == 1
     err = capsys.readouterr().err
     assert "does not fit" in err and "Traceback" not in err
 
@@ -365,7 +366,7 @@ def test_completion_failures_leave_earlier_outputs_untouched(trained_run, tmp_pa
     utils.save_rgb(np.full((16, 16, 3), 100, np.uint8), image)
     out = tmp_path / "out"
     base = ["--checkpointDir", str(trained_run / "checkpoint"), "--outDir", str(out),
-            "--nIter", "1", "--seed", "1"]
+            "--nIter", "1", "--seed", "1", "--precision", "float32"]
     assert complete.main(base + [str(image)]) == 0
     before = _hashes(out)
     bad = tmp_path / "bad.jpg"
@@ -391,7 +392,8 @@ def test_a_full_disk_during_completion_is_one_clear_error(trained_run, tmp_path,
 
     monkeypatch.setattr(utils, "atomic_write", full)
     assert complete.main(["--checkpointDir", str(trained_run / "checkpoint"), "--outDir",
-                          str(tmp_path / "o"), "--nIter", "1", str(image)]) == 1
+                          str(tmp_path / "o"), "--nIter", "1", "--precision", "float32",
+                          str(image)]) == 1
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err
 

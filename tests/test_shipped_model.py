@@ -24,7 +24,7 @@ HELD_OUT = [f"{i:06d}.jpg" for i in (1, 2, 5, 6, 7, 8, 9, 10)]
 # Not blended: the hole holds G(z) itself, so the figure measures the model (blending
 # a flat image already beats Telea: see README, "The paper's numbers").
 SETTINGS = ["--maskType", "center", "--weighted", "--approach", "adam", "--lr", "0.03",
-            "--nIter", "150", "--seed", "0"]
+            "--nIter", "150", "--seed", "0", "--precision", "float32"]
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +81,14 @@ def held_out_faces(faces_dir, tmp_path_factory):
 
 def test_the_shipped_model_completes_held_out_faces_better_than_a_flat_fill(
         shipped_prefix, held_out_faces, tmp_path):
-    """Whole-image PSNR of the completion above the mean-colour fill of the same faces.
+    """Whole-image PSNR of the completion above the mean-colour fill of the same faces, and
+    not far below OpenCV's Telea inpainting, the model-free yardstick.
 
     The bound: filling the hole with the known pixels' mean colour is the best a
     model-free flat fill can do from the known pixels. A generator that does not
     load or was never trained fills the hole with flat gray (measured: 19.6 dB on
     these faces against 20.5 dB for the mean fill), so it fails; the shipped
-    model scores the figure in the README's model card.
+    model scores the figure in the README's model card (24.3 dB here).
     """
     paths = sorted(str(p) for p in held_out_faces.iterdir())
     assert complete.main(["--checkpointDir", str(SHIPPED), "--outDir", str(tmp_path),
@@ -109,3 +110,14 @@ def test_the_shipped_model_completes_held_out_faces_better_than_a_flat_fill(
     print(f"whole-image PSNR: ours {np.mean(ours):.2f} {np.round(ours, 2)}, mean fill "
           f"{np.mean(flat):.2f}, Telea {np.mean(telea):.2f} {np.round(telea, 2)}")
     assert np.mean(ours) > np.mean(flat)
+    # Telea is deterministic and uses no model, so it checks the faces, the hole and the
+    # metric on their own: a 32x32 hole in a face is smooth enough that interpolating its
+    # border beats a flat colour by several dB (README, 200 held-out faces: 25.97 against
+    # 20.99), and far from perfect (no hole pixel leaked into its input). On these 8 faces
+    # it scores 25.28 dB (README, "What limits it"); 0.5 dB allows other OpenCV/dlib builds.
+    assert np.mean(flat) + 3 < np.mean(telea) < 30
+    assert np.mean(telea) == pytest.approx(25.28, abs=0.5)
+    # The plain completion is below Telea on PSNR (README: a GAN commits to one sharp face,
+    # a blur has the smaller squared error), but within 2.5 dB of it; the untrained
+    # generator's 19.6 dB is 5.7 dB below.
+    assert np.mean(ours) > np.mean(telea) - 2.5

@@ -20,7 +20,7 @@ def _tiny_flags(dataset, run, epochs, seed=3):
             "--image_size", "16", "--z_dim", str(TINY["z_dim"]), "--gf_dim", "8", "--df_dim", "8",
             "--checkpoint_dir", str(run / "checkpoint"), "--sample_dir", str(run / "samples"),
             "--log_dir", str(run / "logs"), "--seed", str(seed), "--sample_interval", "4",
-            "--checkpoint_interval", "4", "--log_interval", "2"]
+            "--checkpoint_interval", "4", "--log_interval", "2", "--precision", "float32"]
 
 
 def _events(log_dir):
