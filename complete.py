@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--approach", choices=("momentum", "adam", "hmc"), default=None,
         help=f"Search over z: projected gradient descent with momentum (the blog's), Adam, or "
-             f"Hamiltonian Monte Carlo (default: {APPROACH}; the demo's: {demo.APPROACH})")
+             f"Hamiltonian Monte Carlo (default: {APPROACH})")
     add("--lr", type=flags.positive_float, default=None,
         help=f"Step size (default: {flags.DEFAULT_LR['momentum']:g} for momentum, on the loss "
              f"per known value (see --sumLoss); {flags.DEFAULT_LR['adam']:g} for adam)")
@@ -242,7 +242,7 @@ def run(args, log=print) -> int:
         args.maskType = args.maskType or MASK_TYPE
         args.fractionMasked = FRACTION_MASKED if args.fractionMasked is None else args.fractionMasked
         args.halfSide = args.halfSide or HALF_SIDE
-    args.approach = args.approach or (demo.APPROACH if demo_mode else APPROACH)
+    args.approach = args.approach or APPROACH
     if args.lr is None:
         args.lr = flags.DEFAULT_LR[args.approach]
     if args.nIter is None:

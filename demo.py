@@ -7,9 +7,9 @@ photo is written to ``outDir/demo_photo/astronaut.png`` and completed as
 :mod:`align` (the largest face, ``innerEyesAndBottomLip``, the model's size).
 Unless ``--maskType``, ``--maskFile`` or ``--maskDir`` is given, the aligned
 face is completed under each of :data:`MASK_TYPES` in one batch, one image per
-mask, named ``astronaut_<mask>.png``. Unless given, ``--approach``, ``--lr`` and
-``--nIter`` are :data:`APPROACH`, :data:`LR` and :data:`N_ITER`. Every other
-flag works as usual. Besides
+mask, named ``astronaut_<mask>.png``. The search is complete.py's default
+(momentum on the loss per known value, lr 1) with :data:`N_ITER` iterations
+unless ``--nIter`` is given. Every other flag works as usual. Besides
 complete.py's outputs it writes:
 
 * ``outDir/blended/<name>``: the Poisson-blended completions (``completed/images/``
@@ -31,11 +31,8 @@ from errors import CompletionError
 MASK_TYPES = ("center", "left", "half", "random", "grid", "pattern")
 FRACTION_MASKED = 0.8        # the demo's defaults of --fractionMasked and --halfSide
 HALF_SIDE = "bottom"
-# The demo's search, unless --approach/--lr/--nIter say otherwise: the best settings measured
-# on held-out faces (README, "The paper's numbers"); the blog's momentum with lr 0.01 makes
-# steps far larger than z's range [-1, 1] with a trained model's gradients.
-APPROACH = "adam"
-LR = 0.03
+# The demo's iterations, unless --nIter says otherwise: the default search has converged by
+# then on held-out faces (README, "Choosing the search"), and the demo stays quick.
 N_ITER = 300
 PHOTO_PATH = os.path.join("demo_photo", "astronaut.png")
 BLENDED_DIR = "blended"
@@ -54,10 +51,8 @@ def configure(args, log=print) -> None:
     args.align = args.pasteBack = args.gif = True
     log(f"No images given: completing the demo photo (scikit-image's astronaut(), NASA, public "
         f"domain) into {args.outDir}")
-    if args.approach is None:
-        log(f"The demo's search: --approach {APPROACH} --lr {args.lr or LR}"
-            f"{f' --nIter {N_ITER}' if args.nIter is None else ''} (the blog's defaults: "
-            "--approach momentum --lr 0.01 --nIter 1000)")
+    if args.nIter is None:
+        log(f"The demo's search: the default one with --nIter {N_ITER} (1000 for images)")
 
 
 def write_photo(out_dir: str) -> str:

@@ -22,7 +22,7 @@ original face (definitions in :mod:`metrics` and README.md):
 Beside PSNR and SSIM, every method gets the identity distance (:mod:`identity`):
 dlib's face-recognition distance between the result and the true face (below
 0.6: the same person), and so does the masked input with its hole left black
-(``masked``, a reference row of the summary; ``--noIdentity`` skips the measure).
+(``masked_identity`` in the summary; ``--noIdentity`` skips the measure).
 
 Writes ``outDir/per_image.csv`` (one row per image and method), ``outDir/summary.json``
 (means per method, the options and the checkpoint) and ``outDir/examples.png``
@@ -217,11 +217,12 @@ def evaluate(args, log=print) -> dict:
         table.writerows(rows)
     means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
                       for figure in FIGURES} for method in methods}
-    if identities:
-        means[MASKED] = {"identity": float(np.mean(identities[MASKED]))}
     summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
                "checkpoint": prefix, "step": step, "means": means,
-               "identity_threshold": 0.6, "options": vars(args)}
+               "options": vars(args)}
+    if identities:
+        summary["identity_threshold"] = 0.6
+        summary["masked_identity"] = float(np.mean(identities[MASKED]))
     utils.write_json(summary, os.path.join(args.outDir, "summary.json"))
     shown = slice(0, EXAMPLES)
     grid = [truths[shown], utils.from_model(images[shown] * face_masks[shown])]
@@ -243,6 +244,8 @@ def format_table(summary: dict) -> str:
         cells = [f"{means[key]:>{width}.{digits}f}" if key in means else " " * width
                  for key, (width, digits) in widths.items()]
         lines.append(f"{method:<20} " + " ".join(cells))
+    if "masked_identity" in summary:
+        lines.append(f"{'(hole left black)':<20} {' ' * 43} {summary['masked_identity']:>9.3f}")
     return "\n".join(lines)
 
 

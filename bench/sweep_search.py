@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     parser.add_argument("faces", help="Folder of aligned ground-truth faces")
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--lrs", default="0.3,1,3", help="Momentum step sizes to try")
+    parser.add_argument("--weightedLrs", default=None,
+                        help="Step sizes for the weighted loss (default: --lrs)")
+    parser.add_argument("--every", type=int, default=250,
+                        help="Also score the completions every this many iterations")
     parser.add_argument("--nIter", type=int, default=1000)
     parser.add_argument("--lam", type=float, default=0.1)
     parser.add_argument("--maskType", default="center")
@@ -62,22 +66,27 @@ def main(argv=None) -> int:
                                  fractionMasked=args.fractionMasked, halfSide="left",
                                  patternFraction=0.25)
     face_masks = evaluate.make_masks(options, count, size)
-    losses = ["plain"] + ([] if args.noWeighted else ["weighted"])
+    weighted_lrs = lrs if args.weightedLrs is None else [float(v) for v in
+                                                         args.weightedLrs.split(",")]
     loss_masks = {"plain": face_masks, "weighted": masks.importance_weights(face_masks, 7)}
-    groups = [(loss, lr) for loss in losses for lr in lrs]
+    groups = [("plain", lr) for lr in lrs]
+    if not args.noWeighted:
+        groups += [("weighted", lr) for lr in weighted_lrs]
     batch = np.concatenate([images] * len(groups))
     batch_masks = np.concatenate([loss_masks[loss] for loss, _ in groups])
     scale = np.concatenate([np.full(count, lr, np.float32) for _, lr in groups])
     completer = Completer(dcgan, CompletionConfig(lr=1.0, lam=args.lam, n_iter=args.nIter,
-                                                  out_interval=max(args.nIter // 4, 1)),
+                                                  out_interval=max(args.every, 1)),
                           seed=args.seed)
     z = np.concatenate([completer.initial_z(count)] * len(groups))   # same start for every row
     started = time.time()
+    kept = {}
     for snapshot in completer.complete(batch, batch_masks, z=z, lr_scale=scale):
-        print(f"iteration {snapshot.iteration}: mean loss per group "
-              + " ".join(f"{snapshot.loss[i * count:(i + 1) * count].mean():.0f}"
-                         for i in range(len(groups))), flush=True)
-    generated = snapshot.generated
+        print(f"iteration {snapshot.iteration} ({time.time() - started:.0f} s): mean loss per "
+              "group " + " ".join(f"{snapshot.loss[i * count:(i + 1) * count].mean():.0f}"
+                                  for i in range(len(groups))), flush=True)
+        if snapshot.iteration > 0:
+            kept[snapshot.iteration] = snapshot.generated
     truths = utils.from_model(images)
     holes = face_masks[..., 0] < 0.5
     network = identity.IdentityModel()
@@ -91,11 +100,13 @@ def main(argv=None) -> int:
         return means
 
     table = {}
-    for index, (loss, lr) in enumerate(groups):
-        rows = slice(index * count, (index + 1) * count)
-        for blend in (False, True):
-            final = outputs.final_completion(images, generated[rows], face_masks, blend=blend)
-            table[f"{loss} lr {lr:g}{' blended' if blend else ''}"] = score(utils.from_model(final))
+    for iteration, generated in kept.items():
+        for index, (loss, lr) in enumerate(groups):
+            rows = slice(index * count, (index + 1) * count)
+            for blend in (False, True):
+                final = outputs.final_completion(images, generated[rows], face_masks, blend=blend)
+                table[f"{loss} lr {lr:g} @{iteration}{' blended' if blend else ''}"] = \
+                    score(utils.from_model(final))
     for method, flag in evaluate.BASELINES.items():
         table[method] = score(np.stack([evaluate.inpaint_baseline(t, m, flag, 3.0)
                                         for t, m in zip(truths, face_masks)]))

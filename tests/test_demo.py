@@ -149,12 +149,15 @@ def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path,
     import demo
 
     options = json.loads((demo_out / "options.json").read_text())
-    assert (options["approach"], options["lr"], options["nIter"]) == (demo.APPROACH, demo.LR, 3)
-    # a chosen approach keeps the blog's step size; other flags are the blog's defaults
+    # the demo searches as complete.py does by default (momentum, lr 1 on the loss per
+    # known value), with its own iteration count unless --nIter is given
+    assert (options["approach"], options["lr"], options["sumLoss"]) == ("momentum", 1.0, False)
+    assert options["nIter"] == 3 and demo.N_ITER == 300
+    # a chosen approach gets its own default step size
     assert _demo(trained_run, tmp_path / "m", "--nIter", 1, "--maskType", "center",
-                 "--approach", "momentum") == 0
+                 "--approach", "adam") == 0
     options = json.loads((tmp_path / "m" / "options.json").read_text())
-    assert (options["approach"], options["lr"]) == ("momentum", 0.01)
+    assert (options["approach"], options["lr"]) == ("adam", 0.03)
     args = complete.build_parser().parse_args(["x.png"])
     complete_defaults = (args.approach, args.lr, args.nIter)
     assert complete_defaults == (None, None, None)              # resolved in run()
@@ -162,5 +165,5 @@ def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path,
     Image.fromarray(data.astronaut()[:16, :16]).save(face)
     assert _demo(trained_run, tmp_path / "n", "--nIter", 0, str(face)) == 0
     options = json.loads((tmp_path / "n" / "options.json").read_text())
-    assert (options["approach"], options["lr"]) == ("momentum", 0.01)
+    assert (options["approach"], options["lr"]) == ("momentum", 1.0)
     assert complete.N_ITER == 1000 and complete.build_parser().parse_args([]).nIter is None

@@ -105,6 +105,6 @@ def test_evaluate_reports_identity_for_every_method(network, johns, tmp_path):
     assert summary["means"]["telea"]["identity"] == pytest.approx(expected.mean())
     # the masked input (hole black) is a reference row with its own distance
     masked = truths * (hole == 0)[..., None].astype(np.uint8)
-    assert summary["means"]["masked"]["identity"] == pytest.approx(
+    assert summary["masked_identity"] == pytest.approx(
         network.distance(masked, truths).mean(), abs=1e-6)
     assert summary["means"]["telea"]["identity"] > 0       # a fill is not the true face
