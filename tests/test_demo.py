@@ -109,8 +109,18 @@ def test_figure_is_a_row_per_mask_of_five_scaled_tiles(demo_out, face16):
 
 
 def test_gif_has_a_frame_per_snapshot(demo_out):
+    import outputs
+
     gif = Image.open(demo_out / "completion.gif")
-    assert gif.n_frames == 3                      # iterations 0, 2 (--outInterval) and 3 (last)
+    # iterations 0, 2 (--outInterval) and 3 (last). Pillow merges a frame identical to the
+    # one before into it (adding its duration): with the tiny model one step of the default
+    # search can leave the uint8 grid unchanged, so count the time, which merging keeps.
+    durations = []
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        durations.append(gif.info["duration"])
+    assert 2 <= gif.n_frames <= 3
+    assert sum(durations) == 2 * outputs.GIF_FRAME_MS + outputs.GIF_LAST_FRAME_MS
     assert gif.size == (6 * SIZE, SIZE)
 
 
