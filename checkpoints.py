@@ -56,11 +56,12 @@ def has_ema(prefix: str) -> bool:
     return any(name.startswith(EMA_PREFIX) for name in reader.get_variable_to_shape_map())
 
 
-def networks_checkpoint(dcgan: DCGAN, prefix: str) -> tf.train.Checkpoint:
+def networks_checkpoint(dcgan: DCGAN, prefix: str, ema: bool | None = None) -> tf.train.Checkpoint:
     """A checkpoint object that restores ``prefix``'s networks into ``dcgan.generator`` and
     ``dcgan.discriminator``; the generator gets the average of G's weights if ``prefix``
-    has one (the weights to sample and complete with)."""
-    if has_ema(prefix):
+    has one (the weights to sample and complete with). ``ema``: :func:`has_ema` of
+    ``prefix``, if the caller already knows it."""
+    if has_ema(prefix) if ema is None else ema:
         return tf.train.Checkpoint(generator_ema=dcgan.generator,
                                    discriminator=dcgan.discriminator)
     return tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator)
@@ -244,10 +245,11 @@ def export(directory: str, out_dir: str, step: int | None = None, real_batches=N
                                   + ")")
         verify(prefix)
     dcgan = DCGAN(read_architecture(prefix))
-    restore(networks_checkpoint(dcgan, prefix), prefix, partial=True)
+    ema = has_ema(prefix)
+    restore(networks_checkpoint(dcgan, prefix, ema), prefix, partial=True)
     trained = read_step(prefix)
     info = dict(read_export_info(prefix), source=os.path.basename(prefix))
-    info["generator"] = "ema" if has_ema(prefix) else info.get("generator", "trained")
+    info["generator"] = "ema" if ema else info.get("generator", "trained")
     if real_batches is not None:
         real_batches = list(real_batches)
         info["d_batch_norm_images"] = sum(len(batch) for batch in real_batches)
