@@ -89,6 +89,17 @@ def center_scale(text: str) -> float:
     return value
 
 
+def bounded(kind, low, high):
+    """An argparse type: a number of ``kind`` (int or float) from ``low`` to ``high``."""
+    def parse(text: str):
+        value = _number(kind, text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text}")
+        return value
+    parse.__name__ = f"{kind.__name__} from {low} to {high}"
+    return parse
+
+
 def image_size(text: str) -> int:
     value = _number(int, text)
     if value < 8 or value > 256 or value & (value - 1):
@@ -169,8 +180,9 @@ def quiet_tensorflow() -> None:
     quiet.quiet_tensorflow()
 
 
-def fail(message: str, code: int = 1) -> int:
+def fail(message: str, code: int = 1, prog: str | None = None) -> int:
     """Print one clear error line for the user and return the exit code."""
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dcgan"
+    if prog is None:
+        prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dcgan"
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
