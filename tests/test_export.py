@@ -85,8 +85,8 @@ def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_fac
              "--sample_dir", str(tmp_path / "s"), "--log_dir", str(tmp_path / "l"),
              "--seed", "4", "--checkpoint_interval", "2", "--precision", "float32"]
     # the trainer starts from the export's weights and step, with fresh optimizer state
-    config = training.TrainConfig(**vars(train_dcgan.build_parser().parse_args(
-        flags + ["--epoch", "3"])))
+    options = vars(train_dcgan.build_parser().parse_args(flags + ["--epoch", "3"]))
+    config = training.TrainConfig(**{k: v for k, v in options.items() if k != "verbose"})
     placement = distribute.place(config.strategy, config.batch_size, config.checkpoint_dir)
     state = training.TrainingState(config, placement)
     assert state.restore() == exported and int(state.step.numpy()) == 8
