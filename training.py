@@ -313,7 +313,7 @@ class TrainingState:
         step = int(self.step.numpy())
         gan = self.train_step.gan
         variables = gan.generator.variables + gan.discriminator.variables
-        if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables):
+        if not bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])):
             raise TrainingError(
                 f"non-finite weights at step {step}: training diverged, so no checkpoint of it "
                 f"is written. {self.kept()} Try a lower --learning_rate or --precision float32")
