@@ -152,7 +152,7 @@ def train_loop(config: TrainConfig, state: TrainingState, placement: distribute.
                                     plain=[image.plain for image in images])
     last, result, started = {}, None, time.time()
     with progress_bar(start_step, total_steps, enabled=placement.is_chief) as bar:
-        log = beside(bar, log)
+        log = beside(bar, log)                           # lines above the bar
         for batch in reading(dataset.take(max(total_steps - start_step, 0))):
             z = state.z_rng.uniform([batch_size, config.z_dim], -1.0, 1.0)
             result = state.train_step(batch, z)          # tensors: nothing waits for the step
