@@ -23,11 +23,15 @@ import glob
 import json
 import os
 import re
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
 from errors import CheckpointError
 from model import Architecture, DCGAN, recalibrate_batch_norm
+
+if TYPE_CHECKING:
+    from train_step import TrainStep
 
 CHECKPOINT_NAME = "DCGAN.model"
 ARCHITECTURE_KEY = "architecture/.ATTRIBUTES/VARIABLE_VALUE"
@@ -38,16 +42,20 @@ EMA_PREFIX = "generator_ema/"
 EXPORT_INFO_KEY = "export_info/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-def training_checkpoint(dcgan: DCGAN, with_ema: bool = True, **extra) -> tf.train.Checkpoint:
+def training_checkpoint(train_step: TrainStep, with_ema: bool = True,
+                        **extra) -> tf.train.Checkpoint:
     """Everything training needs to resume; ``extra`` adds step, RNG state, sample z.
 
     ``with_ema=False`` leaves the average of G out (to restore a checkpoint written
     without one)."""
-    if dcgan.generator_ema is not None and with_ema:
-        extra = dict(extra, generator_ema=dcgan.generator_ema, ema_updates=dcgan.ema_updates)
-    return tf.train.Checkpoint(generator=dcgan.generator, discriminator=dcgan.discriminator,
-                               optimizer_g=dcgan.g_optimizer, optimizer_d=dcgan.d_optimizer,
-                               architecture=tf.Variable(dcgan.arch.to_json()), **extra)
+    gan = train_step.gan
+    if train_step.generator_ema is not None and with_ema:
+        extra = dict(extra, generator_ema=train_step.generator_ema,
+                     ema_updates=train_step.ema_updates)
+    return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
+                               optimizer_g=train_step.g_optimizer,
+                               optimizer_d=train_step.d_optimizer,
+                               architecture=tf.Variable(gan.arch.to_json()), **extra)
 
 
 def has_ema(prefix: str) -> bool:
@@ -214,7 +222,9 @@ def restore(checkpoint: tf.train.Checkpoint, prefix: str, partial: bool = False)
 
 def load_for_completion(directory: str, precision: str = "float32",
                         warn=print) -> tuple[DCGAN, str]:
-    """Build the DCGAN the newest intact checkpoint describes and load its weights: (dcgan, prefix)."""
+    """Build the DCGAN the newest intact checkpoint describes and load its weights: (dcgan, prefix).
+
+    ``dcgan.generator`` is the average of G's weights when the checkpoint has one."""
     prefix = find(directory, warn)
     arch = read_architecture(prefix)
     dcgan = DCGAN(arch, precision=precision)

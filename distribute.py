@@ -8,10 +8,14 @@
 * ``auto``: ``mirrored`` when more than one GPU is visible, else ``default``.
 
 The model built in the strategy's scope synchronises batch norm and averages
-gradients over the global batch (see ``model.DCGAN``).
+gradients over the global batch (see ``train_step.py``). :func:`place` also
+decides this process's role: every worker trains and saves (saving is
+collective), only the chief into ``--checkpoint_dir`` and only the chief writes
+samples and logs.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -53,3 +57,26 @@ def worker() -> tuple[int, bool]:
     kind, index = task.get("type", "worker"), int(task.get("index", 0))
     has_chief = "chief" in config.get("cluster", {})
     return index, (kind == "chief") or (kind == "worker" and index == 0 and not has_chief)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where this process trains: the strategy, its replicas, and this worker's role."""
+    strategy: tf.distribute.Strategy
+    replicas: int
+    is_chief: bool        # writes samples and logs, and checkpoints into --checkpoint_dir
+    checkpoint_dir: str   # the chief's: --checkpoint_dir; another worker's: a folder in it
+
+
+def place(name: str, batch_size: int, checkpoint_dir: str) -> Placement:
+    """Make the strategy ``name`` (before any other TensorFlow op: MultiWorkerMirroredStrategy
+    must come first) and check that ``batch_size`` splits evenly across its replicas."""
+    strategy = make_strategy(name)
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise TrainingError(f"--batch_size {batch_size} must be a multiple of the {replicas} "
+                            f"replicas of --strategy {name}")
+    index, is_chief = worker() if name == "multiworker" else (0, True)
+    if not is_chief:
+        checkpoint_dir = os.path.join(checkpoint_dir, f"worker_{index}")
+    return Placement(strategy, replicas, is_chief, checkpoint_dir)

@@ -24,6 +24,7 @@ import os
 import sys
 
 import flags
+import quiet
 from errors import UserError
 
 
@@ -37,14 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="checkpoint",
                         help="Folder for the export (its checkpoints are replaced)")
     parser.add_argument("--step", type=flags.nonnegative_int, default=None,
-                        help="Export the checkpoint of this step (default: the newest)")
+                        help="Export the checkpoint of this step (None: the newest)")
     parser.add_argument("--bn_dataset", default=None,
                         help="Folder of real training faces on which to recompute the "
-                             "discriminator's batch-norm statistics (default: keep training's)")
+                             "discriminator's batch-norm statistics (None: keep training's)")
     parser.add_argument("--bn_batches", type=flags.positive_int, default=50,
                         help="Batches of 64 (faces or z) for the batch-norm statistics")
     parser.add_argument("--seed", type=flags.seed, default=0,
                         help="Seed of the z and of the choice of faces for the statistics")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Show TensorFlow's start-up and C++ log lines")
     return parser
 
 
@@ -54,6 +57,7 @@ BN_BATCH = 64
 def real_batches(folder: str, size: int, channels: int, count: int, seed: int, log=print):
     """``count`` batches of BN_BATCH faces drawn without replacement from ``folder``, in [-1, 1]."""
     import numpy as np
+    import tensorflow as tf
     import utils
 
     if not os.path.isdir(folder):
@@ -72,18 +76,20 @@ def real_batches(folder: str, size: int, channels: int, count: int, seed: int, l
         except utils.ImageReadError as error:
             log(f"warning: {error}; skipped")
             continue
-        image = utils.to_model(utils.center_crop_resize(rgb, size))
-        faces.append(image.mean(axis=2, keepdims=True) if channels == 1 else image)
+        rgb = utils.center_crop_resize(rgb, size)
+        if channels == 1:   # training's gray (pipeline.decode_image): ITU-R 601 luma weights
+            rgb = tf.image.rgb_to_grayscale(rgb).numpy()
+        faces.append(utils.to_model(rgb))
     log(f"Batch-norm statistics of D from {len(faces) // BN_BATCH * BN_BATCH} faces of {folder}")
     return [np.stack(faces[i:i + BN_BATCH]) for i in range(0, len(faces) - BN_BATCH + 1, BN_BATCH)]
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    flags.quiet_tensorflow()
     if os.path.abspath(args.out) == os.path.abspath(args.checkpoint_dir):
         return flags.fail("--out must differ from --checkpoint_dir (the export replaces the "
                           "checkpoints in --out)")
+    quiet.quiet_tensorflow(args.verbose)
     import numpy as np
     import checkpoints
 

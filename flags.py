@@ -1,4 +1,5 @@
-"""Command-line helpers shared by the drivers: validated argparse types and quiet start-up.
+"""Command-line helpers shared by the drivers: validated argparse types, defaults that follow
+another flag, and the one-line error.
 
 Importing this module does not import TensorFlow, so ``--help`` and flag errors
 answer at once. A bad flag value exits with argparse's code 2 and a message
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import sys
 
 
@@ -87,6 +89,17 @@ def center_scale(text: str) -> float:
     return value
 
 
+def bounded(kind, low, high):
+    """An argparse type: a number of ``kind`` (int or float) from ``low`` to ``high``."""
+    def parse(text: str):
+        value = _number(kind, text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text}")
+        return value
+    parse.__name__ = f"{kind.__name__} from {low} to {high}"
+    return parse
+
+
 def image_size(text: str) -> int:
     value = _number(int, text)
     if value < 8 or value > 256 or value & (value - 1):
@@ -112,12 +125,44 @@ def shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def random_seed() -> int:
+    """A fresh seed from the operating system's entropy, from 0 to 2**31 - 1."""
+    return secrets.randbelow(2**31)
+
+
 def seed(text: str) -> int:
-    """A random seed: an integer from 0 to 2**31 - 1 (what NumPy and TensorFlow both accept)."""
+    """A random seed: an integer from 0 to 2**31 - 1 (what NumPy and TensorFlow both accept),
+    or ``random`` for a fresh one (drawn here, when the flags are parsed)."""
+    if text.strip().lower() == "random":
+        return random_seed()
     value = _number(int, text)
     if not 0 <= value < 2**31:
         raise argparse.ArgumentTypeError(f"must be from 0 to {2**31 - 1}, got {value}")
     return value
+
+
+class SameAs:
+    """The default of a flag that takes another flag's value: ``--help`` shows
+    ``(default: --other)``, and :class:`Parser` fills it in as the flags are parsed."""
+
+    def __init__(self, flag: str):
+        self.flag = flag
+        self.dest = flag.lstrip("-").replace("-", "_")
+
+    def __repr__(self) -> str:
+        return self.flag
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose ``parse_args`` returns every option final: :class:`SameAs`
+    defaults take the other flag's value."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, rest = super().parse_known_args(args, namespace)
+        for name, value in vars(namespace).items():
+            if isinstance(value, SameAs):
+                setattr(namespace, name, getattr(namespace, value.dest))
+        return namespace, rest
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -130,12 +175,14 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter (CUDA probing on CPU machines, oneDNN notes)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """:func:`quiet.quiet_tensorflow`, for the drivers that do not call it themselves yet."""
+    import quiet
+    quiet.quiet_tensorflow()
 
 
-def fail(message: str, code: int = 1) -> int:
+def fail(message: str, code: int = 1, prog: str | None = None) -> int:
     """Print one clear error line for the user and return the exit code."""
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dcgan"
+    if prog is None:
+        prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dcgan"
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code

@@ -1,6 +1,8 @@
-"""The DCGAN: generator, discriminator, GAN losses, completion loss and steps.
+"""The DCGAN's math: generator, discriminator, GAN losses, completion losses.
 
-This module is only math: no flags, no printing, no files.
+This module is only math: no flags, no printing, no files, no optimizers
+(those, loss scaling, the moving average of G and the compiled train step are
+in ``train_step.py``; the precision names in ``precision.py``).
 
 * Generator and discriminator follow Radford et al. (2016) as the 2016
   ``dcgan-completion.tensorflow`` code built them: a linear layer to a 4x4
@@ -32,8 +34,7 @@ import math
 import tensorflow as tf
 
 import ops
-from masks import LOWRES_FACTOR  # the original's ``lowres``: 64x64 images compared at 8x8
-from precision import PRECISIONS, resolve_precision  # noqa: F401  (auto: see precision.py)
+from precision import dtype_policy
 
 keras = tf.keras
 
@@ -41,6 +42,8 @@ MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 256
 BASE_SIZE = 4          # spatial size of the generator's first feature map
 MAX_FILTER_MULT = 8    # filters grow x2 per layer up to 8 * gf_dim (as the original at 64x64)
+LOWRES_FACTOR = 8      # the original's ``lowres``: 64x64 images compared at 8x8 (masks.py has
+                       # the same number; it is NumPy-only and does not import this module)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,13 +83,6 @@ class Architecture:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = json.loads(text)
         return cls(**{key: value for key, value in values.items() if key in fields})
-
-
-def dtype_policy(precision: str) -> str:
-    """Keras dtype policy for a precision name: variables stay float32 in mixed precision."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return "float32" if precision == "float32" else f"mixed_{precision}"
 
 
 def _filter_mult(layer_from_image: int) -> int:
@@ -169,14 +165,15 @@ def _sigmoid_ce(logits, label: float):
 
 
 def discriminator_losses(real_logits, fake_logits):
-    """The original's D losses: means over the batch of sigmoid CE with labels 1 and 0."""
+    """The original's D losses, means over the batch of sigmoid CE with labels 1 and 0:
+    d_loss_real = -mean log D(x), d_loss_fake = -mean log(1 - D(G(z))); logits (B, 1)."""
     d_loss_real = tf.reduce_mean(_sigmoid_ce(real_logits, 1.0))
     d_loss_fake = tf.reduce_mean(_sigmoid_ce(fake_logits, 0.0))
     return d_loss_real + d_loss_fake, d_loss_real, d_loss_fake
 
 
 def generator_loss(fake_logits):
-    """Non-saturating generator loss: mean of -log D(G(z))."""
+    """Non-saturating generator loss: g_loss = -mean log D(G(z)); logits (B, 1) -> scalar."""
     return tf.reduce_mean(_sigmoid_ce(fake_logits, 1.0))
 
 
@@ -209,182 +206,29 @@ def contextual_loss(generated, images, mask, lowres_mask=None, lowres_factor=LOW
 
 
 class DCGAN(tf.Module):
-    """Generator, discriminator, their optimizers, and the compiled train/completion steps.
+    """G and D of one architecture, built, so that a checkpoint restores into them at once.
 
-    Batch size is never fixed: every step takes it from its input tensors.
-    Built inside a ``tf.distribute`` strategy's scope, the train step splits each
-    global batch across the replicas (several GPUs, or workers), synchronises
-    batch norm over the global batch and averages gradients, so one step equals
-    one single-device step on the same batch.
+    ``generator`` is the generator to sample and complete with: a checkpoint that
+    keeps a moving average of G's weights loads the average here
+    (:func:`checkpoints.load_for_completion`). Optimizers, loss scaling, the
+    average and the compiled train step are training's (``train_step.py``).
+    ``sync_bn``: batch norm over the global batch of all replicas (training under
+    a ``tf.distribute`` strategy with several).
     """
 
-    def __init__(self, arch: Architecture = Architecture(), learning_rate: float = 2e-4,
-                 beta1: float = 0.5, g_steps: int = 2, precision: str = "float32",
-                 d_learning_rate: float | None = None, g_learning_rate: float | None = None,
-                 ema_decay: float = 0.0):
-        """``d_learning_rate``/``g_learning_rate`` (default ``learning_rate``) give D and G
-        their own Adam step sizes (two time-scale updates, Heusel et al. 2017).
-        ``ema_decay`` > 0 keeps ``generator_ema``, an exponential moving average of G's
-        weights (Yazici et al. 2019), updated after every train step; samples, exports
-        and completion use it. 0 keeps none (the original)."""
+    def __init__(self, arch: Architecture = Architecture(), precision: str = "float32",
+                 sync_bn: bool = False):
         super().__init__(name="dcgan")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         self.arch = arch
-        self.precision = precision = resolve_precision(precision)
-        self.g_steps = int(g_steps)
-        self.strategy = tf.distribute.get_strategy()
-        self.replicas = self.strategy.num_replicas_in_sync
-        self.generator = Generator(arch, precision, sync_bn=self.replicas > 1)
-        self.discriminator = Discriminator(arch, precision, sync_bn=self.replicas > 1)
-        # Build the weights now so a checkpoint can be restored into them at once.
-        self.generator(tf.zeros([1, arch.z_dim]))
+        self.precision = precision
+        self.generator = Generator(arch, precision, sync_bn)
+        self.discriminator = Discriminator(arch, precision, sync_bn)
+        self.generator(tf.zeros([1, arch.z_dim]))                    # create the weights now
         self.discriminator(tf.zeros([1, *arch.image_shape]))
-        self.ema_decay = float(ema_decay)
-        self.generator_ema = None
-        if self.ema_decay > 0:
-            self.generator_ema = Generator(arch, precision, sync_bn=False)
-            self.generator_ema(tf.zeros([1, arch.z_dim]))
-            self.reset_ema()
-            # Counts EMA updates for the warm-up (see update_ema); checkpointed with it.
-            self.ema_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.g_optimizer = self._make_optimizer(g_learning_rate or learning_rate, beta1)
-        self.d_optimizer = self._make_optimizer(d_learning_rate or learning_rate, beta1)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self._train_step = tf.function(self._single_train_step_eager, reduce_retracing=True)
-        self._distributed_train_step = tf.function(self._distributed_train_step_eager,
-                                                   reduce_retracing=True)
-        self._complete_step = tf.function(self._complete_step_eager, reduce_retracing=True)
-
-    def reset_ema(self):
-        """Copy G's weights (and batch-norm statistics) into the average."""
-        for average, value in zip(self.generator_ema.variables, self.generator.variables):
-            average.assign(value)
-
-    def update_ema(self):
-        """average = d * average + (1 - d) * G for every variable of G, batch-norm statistics
-        included, with the usual warm-up d_t = min(d, (1 + t) / (10 + t)), so an average
-        started from random weights forgets them within a few hundred steps."""
-        t = tf.cast(self.ema_updates.assign_add(1), tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        for average, value in zip(self.generator_ema.variables, self.generator.variables):
-            average.assign(decay * average + (1.0 - decay) * tf.cast(value, average.dtype))
-
-    @property
-    def inference_generator(self):
-        """The generator to sample and complete with: the average if there is one."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
-
-    def _make_optimizer(self, learning_rate, beta1):
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
-        if self.precision == "float16":
-            # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        return optimizer
-
-    # ----------------------------------------------------------------- training
-    def _scaled(self, optimizer, loss):
-        """The loss to differentiate (inside the tape): divided by the number of replicas,
-        whose gradients are summed, and scaled up for float16."""
-        loss = loss / self.replicas
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            return optimizer.scale_loss(loss)
-        return loss
-
-    @staticmethod
-    def _apply(optimizer, tape, scaled_loss, variables):
-        gradients = tape.gradient(scaled_loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))  # unscales for float16
-
-    def _train_step_eager(self, images, z):
-        """One D update on (images, G(z)), then ``g_steps`` G updates on the same z."""
-        with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)                          # (B, S, S, C)
-            real_logits = self.discriminator(images, training=True)          # (B, 1)
-            fake_logits = self.discriminator(fake, training=True)            # (B, 1)
-            d_loss, d_loss_real, d_loss_fake = discriminator_losses(real_logits, fake_logits)
-            scaled = self._scaled(self.d_optimizer, d_loss)
-        self._apply(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
-        for _ in range(self.g_steps):
-            with tf.GradientTape() as tape:
-                fake_logits_g = self.discriminator(self.generator(z, training=True), training=True)
-                g_loss = generator_loss(fake_logits_g)
-                scaled = self._scaled(self.g_optimizer, g_loss)
-            self._apply(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
-        return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
-                "g_loss": g_loss, "d_real": tf.sigmoid(real_logits),
-                "d_fake": tf.sigmoid(fake_logits)}
-
-    def _single_train_step_eager(self, images, z):
-        outputs = self._train_step_eager(images, z)
-        if self.generator_ema is not None:
-            self.update_ema()
-        return outputs
-
-    def _distributed_train_step_eager(self, images, z):
-        """Each replica trains on its contiguous slice of the global batch."""
-        def replica_step(images, z):
-            context = tf.distribute.get_replica_context()
-            size = tf.shape(images)[0] // context.num_replicas_in_sync
-            start = context.replica_id_in_sync_group * size
-            return self._train_step_eager(images[start:start + size], z[start:start + size])
-
-        outputs = self.strategy.run(replica_step, args=(images, z))
-        if self.generator_ema is not None:
-            self.update_ema()   # cross-replica context: every replica's copy gets the same value
-        mean = tf.distribute.ReduceOp.MEAN
-        reduced = {key: self.strategy.reduce(mean, outputs[key], axis=None)
-                   for key in ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")}
-        for key in ("d_real", "d_fake"):
-            reduced[key] = self.strategy.gather(outputs[key], axis=0)
-        return reduced
-
-    def train_step(self, images, z):
-        """images (B, S, S, C) in [-1, 1], z (B, z_dim) -> dict of losses and D outputs.
-
-        With several replicas, B must be a multiple of their number.
-        """
-        images = tf.convert_to_tensor(images, tf.float32)
-        z = tf.convert_to_tensor(z, tf.float32)
-        if self.replicas == 1:
-            return self._train_step(images, z)
-        return self._distributed_train_step(images, z)
 
     def sample(self, z):
-        """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C); the
-        average of G's weights if training keeps one."""
-        return self.inference_generator(tf.convert_to_tensor(z, tf.float32), training=False)
-
-    # --------------------------------------------------------------- completion
-    def completion_loss(self, z, images, mask, lowres_mask, lam):
-        """Per-image completion loss (B,) and G(z); batch norm in inference mode."""
-        generated = self.generator(z, training=False)
-        logits = self.discriminator(generated, training=False)
-        loss = contextual_loss(generated, images, mask, lowres_mask) + lam * perceptual_loss(logits)
-        return loss, generated
-
-    def loss_and_gradient(self, z, images, mask, lowres_mask, lam):
-        """(loss (B,), d sum(loss) / dz (B, z_dim), G(z)). Images are independent,
-        so the gradient of the sum is each image's own gradient."""
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            loss, generated = self.completion_loss(z, images, mask, lowres_mask, lam)
-        return loss, tape.gradient(loss, z), generated
-
-    def _complete_step_eager(self, z, images, mask, lowres_mask, lam):
-        return self.loss_and_gradient(z, images, mask, lowres_mask, lam)
-
-    def complete_step(self, z, images, mask, lowres_mask=None, lam=0.1):
-        """One compiled evaluation: per-image loss (B,), gradient w.r.t. z (B, z_dim), G(z)."""
-        z = tf.convert_to_tensor(z, tf.float32)
-        images = tf.convert_to_tensor(images, tf.float32)
-        mask = tf.convert_to_tensor(mask, tf.float32)
-        if lowres_mask is None:
-            low = self.arch.image_size // LOWRES_FACTOR
-            lowres_mask = tf.zeros([1, low, low, 1])
-        lowres_mask = tf.convert_to_tensor(lowres_mask, tf.float32)
-        return self._complete_step(z, images, mask, lowres_mask, tf.constant(lam, tf.float32))
+        """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C)."""
+        return self.generator(tf.convert_to_tensor(z, tf.float32), training=False)
 
 
 def recalibrate_batch_norm(network: keras.Model, batches) -> int:

@@ -1,4 +1,5 @@
-"""Which compute precision to use: ``--precision auto`` and the names it resolves to.
+"""Which compute precision to use: ``--precision auto``, the names it resolves to, and the
+Keras dtype policy of each.
 
 The rule behind ``auto``, measured with bench/ (train step and completion):
 
@@ -26,6 +27,13 @@ CPUINFO = "/proc/cpuinfo"
 
 AUTO_HELP = ("auto picks float16 on a CUDA GPU, bfloat16 on a CPU with AMX, float32 on any "
              "other CPU (including AVX512-BF16 without AMX, where bfloat16 measured slower)")
+
+
+def dtype_policy(precision: str) -> str:
+    """Keras dtype policy for a precision name: variables stay float32 in mixed precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return "float32" if precision == "float32" else f"mixed_{precision}"
 
 
 def read_cpu_flags(cpuinfo_path: str = CPUINFO) -> frozenset[str]:

@@ -16,22 +16,23 @@ import sys
 
 import flags
 import precision
+import quiet
 from errors import TrainingInterrupted, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = flags.Parser(
         description="Train a DCGAN (Radford et al. 2016) on a folder of aligned face images.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--epoch", type=flags.nonnegative_int, default=25, help="Epochs to train (in total, "
         "counting those of a resumed checkpoint)")
     add("--learning_rate", type=flags.positive_float, default=0.0002, help="Adam learning rate")
-    add("--d_learning_rate", type=flags.positive_float, default=None,
-        help="Adam learning rate of the discriminator (default: --learning_rate); with "
-             "--g_learning_rate, two time-scale updates (Heusel et al. 2017)")
-    add("--g_learning_rate", type=flags.positive_float, default=None,
-        help="Adam learning rate of the generator (default: --learning_rate)")
+    add("--d_learning_rate", type=flags.positive_float, default=flags.SameAs("--learning_rate"),
+        help="Adam learning rate of the discriminator; with --g_learning_rate, two time-scale "
+             "updates (Heusel et al. 2017)")
+    add("--g_learning_rate", type=flags.positive_float, default=flags.SameAs("--learning_rate"),
+        help="Adam learning rate of the generator")
     add("--ema_decay", type=flags.ema_decay, default=0.999,
         help="Keep an exponential moving average of the generator's weights with this decay "
              "per step (Yazici et al. 2019) and use it for samples, exports and completion; "
@@ -48,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--checkpoint_dir", default="checkpoint", help="Where checkpoints are saved and resumed from")
     add("--sample_dir", default="samples", help="Where 8x8 sample grids are saved")
     add("--log_dir", default="logs", help="TensorBoard log folder")
-    add("--seed", type=flags.seed, default=None,
-        help="Seed for the initial weights, data order, flips and z (None: a random seed, "
-             "recorded in checkpoint_dir/options.json)")
+    add("--seed", type=flags.seed, default="random",
+        help="Seed (0 to 2^31-1) for the initial weights, data order, flips and z; 'random' "
+             "draws one; the seed used is recorded in checkpoint_dir/options.json")
     add("--sample_interval", type=flags.positive_int, default=100,
         help="Save a sample grid every this many steps")
     add("--checkpoint_interval", type=flags.positive_int, default=500,
@@ -72,17 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="Distribution: mirrored splits each batch across all GPUs of this machine (auto "
              "does when there are several); multiworker across machines or processes named by "
              "the TF_CONFIG environment variable; default is one device")
+    add("--verbose", action="store_true",
+        help="Show TensorFlow's start-up and C++ log lines (also shown when the "
+             "TF_CPP_MIN_LOG_LEVEL environment variable is set)")
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    flags.quiet_tensorflow()
+    args = build_parser().parse_args(argv)   # every option final, the seed drawn
+    options = vars(args)
+    quiet.quiet_tensorflow(options.pop("verbose"))
     import training  # TensorFlow loads here, after the flags are known to be good
 
     # The first line and options.json name the precision used, never "auto".
     chosen, why = precision.choose(args.precision)
-    config = training.TrainConfig(**vars(args) | {"precision": chosen})
+    config = training.TrainConfig(**options | {"precision": chosen})
     print("Options:", json.dumps(dataclasses.asdict(config), default=str), flush=True)
     print(f"Precision: {chosen} ({why})", flush=True)
     try:

@@ -1,20 +1,28 @@
-"""Training: the input pipeline and the loop that trains, samples, logs and checkpoints.
+"""Training: build or restore, then one loop that trains and logs, samples and saves.
 
-``train_dcgan.py`` parses flags and calls :func:`train`. The loop is the
-original's (Radford et al. 2016; Amos 2016): per step one discriminator update
-and ``g_steps`` generator updates on a batch of real faces and a batch of z
-drawn uniformly from [-1, 1]; Adam with lr 2e-4 and beta1 0.5.
+``train_dcgan.py`` resolves the flags into a :class:`TrainConfig` and calls
+:func:`train`. The path of a batch: :mod:`pipeline` decodes, crops, flips and
+scales the files to (B, S, S, C) in [-1, 1]; :class:`train_step.TrainStep`
+(one D update, ``g_steps`` G updates, the moving average of G) trains on it
+with z drawn uniformly from [-1, 1]; this loop then, on its intervals, logs the
+losses (a line and TensorBoard), writes a sample grid of G(fixed z) and saves a
+checkpoint (:mod:`checkpoints`). :mod:`distribute` places the run (one device,
+several GPUs, several workers).
 
 Resuming is exact: the checkpoint holds the networks, both optimizers, the step,
 the z generator's state, the data seed and the fixed sample z; each epoch's
 order and flips are a function of (data seed, epoch), so a resumed run reads the
 same batches an uninterrupted one would have.
+
+The loop never waits for a step to finish just to read its losses: they are
+read (and checked for NaN and infinity) every ``--log_interval`` steps, at
+every checkpoint interval and before the final save, and the weights are
+checked before every save, so no checkpoint of a diverged model is written.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import math
 import os
 import signal
@@ -24,26 +32,31 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 import checkpoints
 import distribute
+import flags
+import pipeline
 import utils
 from errors import TrainingError, TrainingInterrupted
-from model import Architecture, DCGAN
+from model import DCGAN, Architecture
 from precision import resolve_precision
+from train_step import LOSS_KEYS, TrainStep
 
 keras = tf.keras
 
 SAMPLE_COUNT = 64  # the original's 8x8 sample grid
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
+    """Every training option, resolved (``train_dcgan.py --help`` describes each)."""
     dataset: str
     epoch: int = 25
     learning_rate: float = 0.0002
-    d_learning_rate: float | None = None   # None: learning_rate
-    g_learning_rate: float | None = None   # None: learning_rate
+    d_learning_rate: float = 0.0002
+    g_learning_rate: float = 0.0002
     ema_decay: float = 0.999
     beta1: float = 0.5
     train_size: float = math.inf
@@ -57,7 +70,7 @@ class TrainConfig:
     checkpoint_dir: str = "checkpoint"
     sample_dir: str = "samples"
     log_dir: str = "logs"
-    seed: int | None = None
+    seed: int = dataclasses.field(default_factory=flags.random_seed)
     sample_interval: int = 100
     checkpoint_interval: int = 500
     log_interval: int = 10
@@ -70,111 +83,292 @@ class TrainConfig:
         return Architecture(self.image_size, self.z_dim, self.gf_dim, self.df_dim, self.c_dim)
 
 
-# -------------------------------------------------------------------- data
-def steps_per_epoch(count: int, batch_size: int, train_size: float) -> tuple[int, int]:
-    """(steps, batch size) of an epoch. Full batches only, as the original (the last
-    partial batch is dropped); a dataset smaller than one batch trains on one
-    batch of all its images."""
-    used = int(min(count, train_size))
-    if used >= batch_size:
-        return used // batch_size, batch_size
-    return (1, used) if used > 0 else (0, 0)
+# ---------------------------------------------------------------- the entry point
+def train(config: TrainConfig, log=print) -> dict:
+    """Train a DCGAN as ``config`` says; returns the last logged losses.
 
-
-def read_rgb(path: bytes, image_size: int) -> np.ndarray:
-    """Decode one file with Pillow as uint8 RGB (H, W, 3), as :func:`utils.load_rgb` does.
-
-    Runs inside ``tf.data`` (``tf.numpy_function``), so training and completion
-    see the same pixels for every mode (CMYK, 16-bit, alpha) and never fail an
-    epoch. The files were all decoded once at start-up; one that breaks later
-    (deleted or rewritten during training) is replaced by a black image with a
-    warning naming it, so the step counter and exact resume stay intact.
+    Raises :class:`TrainingError` for bad input or a failure (with the last
+    good checkpoint kept; a failed write or read of files is translated here,
+    once) and :class:`TrainingInterrupted` after SIGINT/SIGTERM (with a checkpoint).
     """
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    paths = pipeline.list_training_images(config.dataset)
+    check_output_folders(config)
+    images = pipeline.usable_training_images(config.dataset, paths, config.image_size,
+                                             config.checkpoint_dir, log)
+    placement = distribute.place(config.strategy, config.batch_size, config.checkpoint_dir)
+    state = TrainingState(config, placement, log)
+    resumed_from = state.restore()
+    arch = config.architecture
+    log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
+        f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {config.precision}, "
+        f"{placement.replicas} replica(s)")
+    options = dataclasses.asdict(config) | {"seed": int(state.data_seed.numpy())}
     try:
-        return utils.load_rgb(os.fsdecode(path), min_size=image_size)
-    except utils.ImageReadError as error:
-        print(f"warning: {error}; a black image takes its place", file=sys.stderr, flush=True)
-        return np.zeros((image_size, image_size, 3), np.uint8)
+        with writing("options.json"):
+            utils.write_json(options, os.path.join(state.checkpoint_dir, "options.json"))
+        with StopSignals() as stop:
+            last = train_loop(config, state, placement, images, resumed_from, stop, log)
+    except IOFailure as failure:
+        raise io_error(failure, state) from None
+    if stop.signal is not None:
+        raise TrainingInterrupted(
+            f"Stopped at step {int(state.step.numpy())}; checkpoint {state.last_saved}. Run "
+            "the same command again to resume from it.", stop.signal)
+    return last
 
 
-def decode_image(path, image_size: int, channels: int, plain=True):
-    """Read and decode one file to uint8 (S, S, channels), centre-cropped and resized.
+def check_output_folders(config: TrainConfig) -> None:
+    """Fail before any model is built if an output folder cannot be written."""
+    for flag, folder in (("--checkpoint_dir", config.checkpoint_dir),
+                         ("--sample_dir", config.sample_dir), ("--log_dir", config.log_dir)):
+        problem = utils.ensure_writable_dir(folder)
+        if problem:
+            raise TrainingError(f"{flag}: {problem}")
 
-    ``plain`` files (see :func:`utils.check_training_image`) are decoded by
-    TensorFlow in parallel; the rest (CMYK, 16-bit, alpha, EXIF-rotated, other
-    formats) by Pillow through :func:`read_rgb`.
+
+# ---------------------------------------------------------------- the loop
+def train_loop(config: TrainConfig, state: TrainingState, placement: distribute.Placement,
+               images: list[utils.ImageCheck], resumed_from: str | None, stop: StopSignals,
+               log=print) -> dict:
+    """Train from the restored step to ``--epoch`` epochs; log, sample and save on their
+    intervals, and save at the end (or at a signal). Returns the last logged losses."""
+    steps, batch_size = pipeline.steps_per_epoch(len(images), config.batch_size,
+                                                 config.train_size)
+    batch_size -= batch_size % placement.replicas  # a small dataset's one batch, split evenly
+    if steps == 0 or batch_size == 0:
+        raise TrainingError(f"no training images in '{config.dataset}'")
+    start_step = step = int(state.step.numpy())
+    total_steps = steps * config.epoch
+    if resumed_from:
+        log(f"Resuming from {resumed_from} at step {start_step} (epoch {start_step // steps}).")
+    if start_step >= total_steps:
+        log(f"Nothing to train: step {start_step} already reaches --epoch {config.epoch} "
+            f"({total_steps} steps of {steps} per epoch here); raise --epoch to train further.")
+    outputs = Outputs(config, placement.is_chief)
+    dataset = pipeline.make_dataset([image.path for image in images], config.image_size,
+                                    batch_size, int(state.data_seed.numpy()), steps, start_step,
+                                    config.epoch, config.c_dim,
+                                    plain=[image.plain for image in images])
+    last, result, started = {}, None, time.time()
+    with progress_bar(start_step, total_steps, enabled=placement.is_chief) as bar:
+        log = beside(bar, log)                           # lines above the bar
+        for batch in reading(dataset.take(max(total_steps - start_step, 0))):
+            z = state.z_rng.uniform([batch_size, config.z_dim], -1.0, 1.0)
+            result = state.train_step(batch, z)          # tensors: nothing waits for the step
+            step += 1
+            state.step.assign(step)
+            bar.update()
+            epoch, index = position(step, steps)
+            if step % config.log_interval == 0 or index == steps:
+                last = state.read_losses(result, step)   # waits for the step; checks NaN/inf
+                log(f"Epoch: [{epoch:2d}] [{index:4d}/{steps:4d}] step: {step} time: "
+                    f"{time.time() - started:.1f}s, d_loss: {last['d_loss']:.8f}, "
+                    f"g_loss: {last['g_loss']:.8f}")
+                outputs.losses(last, step)
+            if step % config.sample_interval == 0:
+                outputs.samples(state.sample, epoch, index, step, z, result)
+            if step % config.checkpoint_interval == 0:
+                state.read_losses(result, step)
+                log(f"Saved checkpoint {state.save()}")
+            if stop.signal is not None:
+                log(f"Received {signal.Signals(stop.signal).name}: saving a checkpoint and "
+                    "stopping (signal again to stop without saving)")
+                break
+        if step != start_step or not resumed_from:
+            if result is not None:
+                state.read_losses(result, step)
+            if state.last_saved is None or checkpoints.step_of(state.last_saved) != step:
+                log(f"Saved checkpoint {state.save()}")
+            if step % config.sample_interval and stop.signal is None:
+                outputs.samples(state.sample, *position(step, steps), step)
+    outputs.close()
+    return last
+
+
+def position(step: int, steps: int) -> tuple[int, int]:
+    """(epoch from 0, step within it from 1) of global step ``step`` (from 1; 0 -> (0, 0))."""
+    if step == 0:
+        return 0, 0
+    return (step - 1) // steps, (step - 1) % steps + 1
+
+
+def progress_bar(start_step: int, total_steps: int, enabled: bool = True) -> tqdm:
+    """A bar over the training steps with their rate and the time left, on stderr; in a
+    log file (not a terminal) one update every 10 seconds."""
+    interactive = getattr(sys.stderr, "isatty", lambda: False)()
+    return tqdm(total=max(total_steps, start_step), initial=start_step, unit="step",
+                desc="Training", dynamic_ncols=True, mininterval=0.5 if interactive else 10.0,
+                disable=not enabled or start_step >= total_steps, file=sys.stderr)
+
+
+def beside(bar: tqdm, log):
+    """``log``, with the progress bar cleared for each line and drawn again after it."""
+    def write(line: str) -> None:
+        with bar.external_write_mode():
+            log(line)
+    return write
+
+
+# ---------------------------------------------------------------- what a checkpoint holds
+class TrainingState:
+    """The run's networks, train step and counters; restored from its newest checkpoint,
+    saved only from finite weights.
+
+    A checkpoint holds what :func:`checkpoints.training_checkpoint` lists: G and D,
+    both optimizers, the moving average of G, the step, the data seed, the z
+    generator's state and the fixed sample z.
     """
-    def with_tensorflow():
-        raw = tf.io.read_file(path)
-        return tf.io.decode_image(raw, channels=3, expand_animations=False, dtype=tf.uint8)
 
-    def with_pillow():
-        return tf.numpy_function(functools.partial(read_rgb, image_size=image_size), [path],
-                                 tf.uint8, stateful=False)
+    def __init__(self, config: TrainConfig, placement: distribute.Placement, log=print):
+        self.config = config
+        self.log = log
+        self.checkpoint_dir = placement.checkpoint_dir
+        keras.utils.set_random_seed(config.seed)  # the initial weights, reproducible from the seed
+        with placement.strategy.scope():
+            gan = DCGAN(config.architecture, config.precision, sync_bn=placement.replicas > 1)
+            self.train_step = TrainStep(gan, config.learning_rate, config.beta1, config.g_steps,
+                                        d_learning_rate=config.d_learning_rate,
+                                        g_learning_rate=config.g_learning_rate,
+                                        ema_decay=config.ema_decay)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.data_seed = tf.Variable(config.seed, dtype=tf.int64, trainable=False)
+        self.z_rng = tf.random.Generator.from_seed(config.seed)
+        sample_z = np.random.default_rng(config.seed).uniform(-1, 1, (SAMPLE_COUNT, config.z_dim))
+        self.sample_z = tf.Variable(sample_z.astype(np.float32), trainable=False)
+        self.checkpoint = checkpoints.training_checkpoint(self.train_step, **self._counters())
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.checkpoint_dir, max_to_keep=config.max_to_keep,
+            checkpoint_name=checkpoints.CHECKPOINT_NAME)
+        self.last_saved: str | None = None
 
-    image = tf.cond(plain, with_tensorflow, with_pillow)
-    image = tf.ensure_shape(image, [None, None, 3])
-    if channels == 1:
-        image = tf.image.rgb_to_grayscale(image)
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.minimum(height, width)
-    image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2,
-                                          side, side)
+    def _counters(self) -> dict:
+        return dict(step=self.step, data_seed=self.data_seed, z_rng=self.z_rng,
+                    sample_z=self.sample_z)
 
-    def resize():
-        resized = tf.image.resize(image, [image_size, image_size], method="bicubic",
-                                  antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    def restore(self) -> str | None:
+        """Resume from the newest loadable checkpoint, if any; returns its prefix.
 
-    image = tf.cond(tf.equal(side, image_size), lambda: image, resize)
-    return tf.ensure_shape(image, [image_size, image_size, channels])
+        A training checkpoint resumes exactly. An export (no optimizer state, e.g. the
+        shipped model) is fine-tuned: its weights and step, fresh optimizer state. A
+        run that kept no average of G goes on with one, started from G.
+        """
+        prefix = checkpoints.latest_loadable(self.checkpoint_dir, warn=self.log)
+        if prefix is None:
+            return None
+        stored = checkpoints.read_architecture(prefix)
+        if stored != self.config.architecture:
+            raise TrainingError(
+                f"the checkpoint in '{self.config.checkpoint_dir}' is of another model "
+                f"({stored}) than the flags ask for ({self.config.architecture}); pass the "
+                "same --image_size/--z_dim/--gf_dim/--df_dim/--c_dim to resume it, or a new "
+                "--checkpoint_dir to start afresh")
+        average = self.train_step.generator_ema is not None
+        if checkpoints.is_inference_only(prefix):
+            # As the 2016 code continued from the checkpoint it shipped.
+            checkpoints.restore(checkpoints.networks_checkpoint(self.train_step.gan, prefix),
+                                prefix, partial=True)
+            if average:
+                self.train_step.reset_ema()
+            self.step.assign(checkpoints.read_step(prefix))
+            self.log(f"Starting from {prefix}, a model exported for completion (step "
+                     f"{int(self.step.numpy())}): its generator and discriminator weights, with "
+                     "fresh optimizer state. To train from scratch instead, pass another "
+                     "--checkpoint_dir.")
+        elif average and not checkpoints.has_ema(prefix):
+            # --ema_decay 0 before, or an older version.
+            checkpoints.restore(checkpoints.training_checkpoint(
+                self.train_step, with_ema=False, **self._counters()), prefix)
+            self.train_step.reset_ema()
+            self.last_saved = prefix
+            self.log(f"{prefix} has no moving average of G's weights: starting one from G "
+                     f"(--ema_decay {self.config.ema_decay}).")
+        else:
+            checkpoints.restore(self.checkpoint, prefix, partial=True)
+            self.last_saved = prefix
+        return prefix
+
+    def sample(self) -> np.ndarray:
+        """G(fixed sample z): (SAMPLE_COUNT, S, S, C) in [-1, 1]."""
+        return self.train_step.sample(self.sample_z).numpy()
+
+    def read_losses(self, outputs: dict, step: int) -> dict:
+        """The losses of a step as floats (waits for it to finish); non-finite ones stop training."""
+        losses = {key: float(outputs[key]) for key in LOSS_KEYS}
+        bad = [key for key, value in losses.items() if not math.isfinite(value)]
+        if bad:
+            raise TrainingError(
+                f"non-finite {', '.join(bad)} at step {step}: training diverged, so no "
+                f"checkpoint of it is written. {self.kept()} Try a lower --learning_rate "
+                "or --precision float32")
+        return losses
+
+    def save(self) -> str:
+        """Write a checkpoint of the current step, unless the weights went non-finite.
+
+        A checkpoint is only written from finite weights, so the last checkpoint
+        is always one to resume from. Old checkpoints are removed only after the
+        new one is complete (``CheckpointManager``).
+        """
+        step = int(self.step.numpy())
+        gan = self.train_step.gan
+        variables = gan.generator.variables + gan.discriminator.variables
+        if not bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])):
+            raise TrainingError(
+                f"non-finite weights at step {step}: training diverged, so no checkpoint of it "
+                f"is written. {self.kept()} Try a lower --learning_rate or --precision float32")
+        with writing("checkpoint"):
+            self.last_saved = self.manager.save(checkpoint_number=step)
+        return self.last_saved
+
+    def kept(self) -> str:
+        if self.last_saved is None:
+            return "No checkpoint had been written yet."
+        return f"The last good checkpoint, {self.last_saved}, is kept."
 
 
-def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
-                 start_step: int = 0, epochs: int | None = None, channels: int = 3,
-                 flip: bool = True, plain=None):
-    """Batches of float32 images (B, S, S, C) in [-1, 1], from global step ``start_step``.
+# ---------------------------------------------------------------- what the loop writes
+class Outputs:
+    """Losses to TensorBoard and sample grids to ``--sample_dir``, from the chief only."""
 
-    One pipeline for all epochs: parallel decode (``plain[i]`` says TensorFlow
-    may decode ``paths[i]``; default: Pillow decodes all), a new shuffle every epoch,
-    random horizontal flip (the paper's only augmentation), prefetch. Each
-    epoch uses ``steps * batch_size`` images; its order and flips are a pure
-    function of (seed, epoch), so resuming at any step reproduces the batches.
-    """
-    count = len(paths)
-    per_epoch = steps * batch_size
-    all_paths = tf.constant([os.fsencode(path) for path in paths], tf.string)
-    all_plain = tf.constant([False] * count if plain is None else list(plain), tf.bool)
-    first_epoch = start_step // steps if steps else 0
+    def __init__(self, config: TrainConfig, is_chief: bool):
+        self.config = config
+        self.is_chief = is_chief
+        if is_chief:
+            with writing("samples"):
+                os.makedirs(config.sample_dir, exist_ok=True)
+            with writing("logs"):
+                self.writer = tf.summary.create_file_writer(config.log_dir)
+        else:
+            self.writer = tf.summary.create_noop_writer()
 
-    def epoch_files(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-        order = order[:per_epoch]
-        return tf.data.Dataset.from_tensor_slices(
-            (tf.gather(all_paths, order), tf.gather(all_plain, order), order,
-             tf.fill([per_epoch], epoch)))
+    def losses(self, losses: dict, step: int) -> None:
+        with writing("logs"), self.writer.as_default():
+            for key, value in losses.items():
+                tf.summary.scalar(key, value, step=step)
 
-    last_epoch = tf.int64.max if epochs is None else epochs
-    files = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_files)
-    files = files.skip((start_step - first_epoch * steps) * batch_size)
+    def samples(self, sample, epoch: int, index: int, step: int, z=None, outputs=None) -> None:
+        """``samples/train_EE_IIII.png``, the 8x8 grid of ``sample()``, and its TensorBoard
+        image; with the step's ``z`` and ``outputs``, histograms of z, D(x) and D(G(z))."""
+        if not self.is_chief:
+            return
+        samples = sample()
+        path = os.path.join(self.config.sample_dir, f"train_{epoch:02d}_{index:04d}.png")
+        with writing("samples"):
+            utils.save_grid(samples, path, (8, 8) if len(samples) == 64 else None)
+        with writing("logs"), self.writer.as_default():
+            tf.summary.image("samples", utils.make_grid(samples)[None], step=step)
+            if z is not None:
+                tf.summary.histogram("z", z, step=step)
+                tf.summary.histogram("d_real", outputs["d_real"], step=step)
+                tf.summary.histogram("d_fake", outputs["d_fake"], step=step)
 
-    def load(path, path_is_plain, index, epoch):
-        image = decode_image(path, image_size, channels, path_is_plain)
-        if flip:
-            image = tf.image.stateless_random_flip_left_right(
-                image, seed=tf.stack([tf.cast(seed, tf.int64) * 1000003 + epoch, index]))
-        return tf.cast(image, tf.float32) / 127.5 - 1.0
-
-    dataset = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-# -------------------------------------------------------------------- loop
-LOSS_KEYS = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")
+    def close(self) -> None:
+        with writing("logs"):
+            self.writer.close()
 
 
+# ---------------------------------------------------------------- signals and I/O failures
 class StopSignals:
     """Within ``with``: SIGINT and SIGTERM set ``self.signal`` instead of killing the process.
 
@@ -205,7 +399,7 @@ class StopSignals:
 
 
 class IOFailure(Exception):
-    """Writing ``what`` (or reading the training data) failed; :meth:`Trainer.run` turns it
+    """Writing ``what`` (or reading the training data) failed; :func:`train` turns it
     into a clear TrainingError."""
 
     def __init__(self, what: str, error: Exception):
@@ -240,298 +434,27 @@ def reading(dataset):
         yield images
 
 
-class Trainer:
-    """Owns the model, its checkpoint and the output writers for one training run."""
-
-    def __init__(self, config: TrainConfig, images: list[utils.ImageCheck], log=print):
-        self.config = config
-        self.images = images
-        self.log = log
-        arch = config.architecture
-        # The strategy comes first: MultiWorkerMirroredStrategy must exist before other ops.
-        self.strategy = distribute.make_strategy(config.strategy)
-        self.replicas = self.strategy.num_replicas_in_sync
-        if config.batch_size % self.replicas:
-            raise TrainingError(f"--batch_size {config.batch_size} must be a multiple of the "
-                                f"{self.replicas} replicas of --strategy {config.strategy}")
-        worker_index, self.is_chief = (distribute.worker() if config.strategy == "multiworker"
-                                       else (0, True))
-        # Every worker saves (saving is collective); only the chief into --checkpoint_dir.
-        self.checkpoint_dir = (config.checkpoint_dir if self.is_chief else
-                               os.path.join(config.checkpoint_dir, f"worker_{worker_index}"))
-        seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-        keras.utils.set_random_seed(seed)  # the initial weights, reproducible from the seed
-        with self.strategy.scope():
-            self.dcgan = DCGAN(arch, config.learning_rate, config.beta1, config.g_steps,
-                               config.precision, d_learning_rate=config.d_learning_rate,
-                               g_learning_rate=config.g_learning_rate,
-                               ema_decay=config.ema_decay)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.data_seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
-        self.z_rng = tf.random.Generator.from_seed(seed)
-        sample_z = np.random.default_rng(seed).uniform(-1, 1, (SAMPLE_COUNT, arch.z_dim))
-        self.sample_z = tf.Variable(sample_z.astype(np.float32), trainable=False)
-        self.checkpoint = checkpoints.training_checkpoint(self.dcgan, **self._checkpointed())
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.checkpoint_dir, max_to_keep=config.max_to_keep,
-            checkpoint_name=checkpoints.CHECKPOINT_NAME)
-        self.last_saved: str | None = None
-        self.resumed_from = self._resume()
-        log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
-            f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {self.dcgan.precision}, "
-            f"{self.replicas} replica(s)")
-
-    def _checkpointed(self) -> dict:
-        return dict(step=self.step, data_seed=self.data_seed, z_rng=self.z_rng,
-                    sample_z=self.sample_z)
-
-    def _checkpoint_without_ema(self) -> tf.train.Checkpoint:
-        return checkpoints.training_checkpoint(self.dcgan, with_ema=False, **self._checkpointed())
-
-    def _resume(self) -> str | None:
-        prefix = checkpoints.latest_loadable(self.checkpoint_dir, warn=self.log)
-        if prefix is None:
-            return None
-        stored = checkpoints.read_architecture(prefix)
-        if stored != self.config.architecture:
-            raise TrainingError(
-                f"the checkpoint in '{self.config.checkpoint_dir}' is of another model "
-                f"({stored}) than the flags ask for ({self.config.architecture}); pass the "
-                "same --image_size/--z_dim/--gf_dim/--df_dim/--c_dim to resume it, or a new "
-                "--checkpoint_dir to start afresh")
-        if checkpoints.is_inference_only(prefix):
-            # An export (e.g. the shipped model): fine-tune it, as the 2016 code continued
-            # from the checkpoint it shipped. Its steps count; optimizer state starts afresh.
-            checkpoints.restore(checkpoints.networks_checkpoint(self.dcgan, prefix), prefix,
-                                partial=True)
-            if self.dcgan.generator_ema is not None:
-                self.dcgan.reset_ema()
-            self.step.assign(checkpoints.read_step(prefix))
-            self.log(f"Starting from {prefix}, a model exported for completion (step "
-                     f"{int(self.step.numpy())}): its generator and discriminator weights, with "
-                     "fresh optimizer state. To train from scratch instead, pass another "
-                     "--checkpoint_dir.")
-        elif self.dcgan.generator_ema is not None and not checkpoints.has_ema(prefix):
-            # A run that kept no average of G (--ema_decay 0, or an older version) goes on
-            # with one, started from G's weights.
-            checkpoints.restore(self._checkpoint_without_ema(), prefix)
-            self.dcgan.reset_ema()
-            self.last_saved = prefix
-            self.log(f"{prefix} has no moving average of G's weights: starting one from G "
-                     f"(--ema_decay {self.config.ema_decay}).")
-        else:
-            checkpoints.restore(self.checkpoint, prefix, partial=True)
-            self.last_saved = prefix
-        return prefix
-
-    def save(self) -> str:
-        """Write a checkpoint of the current step, unless the weights went non-finite.
-
-        A checkpoint is only written from finite weights, so the last checkpoint
-        is always one to resume from. Old checkpoints are removed only after the
-        new one is complete (``CheckpointManager``).
-        """
-        step = int(self.step.numpy())
-        if not self._weights_finite():
-            raise TrainingError(
-                f"non-finite weights at step {step}: training diverged, so no checkpoint of it "
-                f"is written. {self._kept()} Try a lower --learning_rate or --precision float32")
-        with writing("checkpoint"):
-            self.last_saved = self.manager.save(checkpoint_number=step)
-        return self.last_saved
-
-    def _weights_finite(self) -> bool:
-        variables = self.dcgan.generator.variables + self.dcgan.discriminator.variables
-        return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
-
-    def _kept(self) -> str:
-        if self.last_saved is None:
-            return "No checkpoint had been written yet."
-        return f"The last good checkpoint, {self.last_saved}, is kept."
-
-    def sample(self) -> np.ndarray:
-        return self.dcgan.sample(self.sample_z).numpy()
-
-    def run(self) -> dict:
-        """Train to ``config.epoch`` epochs; returns the last logged losses.
-
-        Stops early, with a checkpoint, on SIGINT/SIGTERM (raises
-        :class:`TrainingInterrupted`); stops without writing one on non-finite
-        losses or weights, and reports failed writes and reads (after saving
-        what can be saved), as :class:`TrainingError`.
-        """
+def io_error(failure: IOFailure, state: TrainingState) -> TrainingError:
+    """The message for a failed write or read; unless a checkpoint (or the options at start)
+    failed, save a checkpoint first."""
+    config = state.config
+    if failure.what == "options.json":
+        return TrainingError(f"cannot write options.json to '{state.checkpoint_dir}' "
+                             f"({failure.reason})")
+    kept = state.kept()
+    if failure.what != "checkpoint":
         try:
-            with StopSignals() as stop:
-                last = self._loop(stop)
-        except IOFailure as failure:
-            raise self._io_error(failure) from None
-        if stop.signal is not None:
-            raise TrainingInterrupted(
-                f"Stopped at step {int(self.step.numpy())}; checkpoint {self.last_saved}. Run "
-                "the same command again to resume from it.", stop.signal)
-        return last
-
-    def _loop(self, stop: StopSignals) -> dict:
-        config = self.config
-        steps, batch_size = steps_per_epoch(len(self.images), config.batch_size, config.train_size)
-        batch_size -= batch_size % self.replicas  # a small dataset's one batch, split evenly
-        if steps == 0 or batch_size == 0:
-            raise TrainingError(f"no training images in '{config.dataset}'")
-        start_step = int(self.step.numpy())
-        total_steps = steps * config.epoch
-        if self.resumed_from:
-            self.log(f"Resuming from {self.resumed_from} at step {start_step} "
-                     f"(epoch {start_step // steps}).")
-        if start_step >= total_steps:
-            self.log(f"Nothing to train: step {start_step} already reaches --epoch "
-                     f"{config.epoch} ({total_steps} steps of {steps} per epoch here); raise "
-                     "--epoch to train further.")
-        if self.is_chief:
-            with writing("samples"):
-                os.makedirs(config.sample_dir, exist_ok=True)
-            with writing("logs"):
-                writer = tf.summary.create_file_writer(config.log_dir)
-        else:
-            writer = tf.summary.create_noop_writer()
-        dataset = make_dataset([image.path for image in self.images], config.image_size,
-                               batch_size, int(self.data_seed.numpy()), steps, start_step,
-                               config.epoch, config.c_dim,
-                               plain=[image.plain for image in self.images])
-        last = {}
-        started = time.time()
-        with writer.as_default():
-            for images in reading(dataset.take(max(total_steps - start_step, 0))):
-                z = self.z_rng.uniform([batch_size, config.z_dim], -1.0, 1.0)
-                outputs = self.dcgan.train_step(images, z)
-                step = int(self.step.assign_add(1).numpy())
-                epoch, index = (step - 1) // steps, (step - 1) % steps + 1
-                losses = {key: float(outputs[key]) for key in LOSS_KEYS}  # cheap: the step is done
-                self._check_finite(losses, step)
-                if step % config.log_interval == 0 or index == steps:
-                    last = losses
-                    self.log(f"Epoch: [{epoch:2d}] [{index:4d}/{steps:4d}] step: {step} "
-                             f"time: {time.time() - started:.1f}s, d_loss: "
-                             f"{last['d_loss']:.8f}, g_loss: {last['g_loss']:.8f}")
-                    with writing("logs"):
-                        for key, value in last.items():
-                            tf.summary.scalar(key, value, step=step)
-                if step % config.sample_interval == 0:
-                    self._write_samples(epoch, index, step, z, outputs)
-                if step % config.checkpoint_interval == 0:
-                    self.log(f"Saved checkpoint {self.save()}")
-                if stop.signal is not None:
-                    self.log(f"Received {signal.Signals(stop.signal).name}: saving a checkpoint "
-                             "and stopping (signal again to stop without saving)")
-                    break
-            final_step = int(self.step.numpy())
-            if final_step != start_step or not self.resumed_from:
-                if self.last_saved is None or checkpoints.step_of(self.last_saved) != final_step:
-                    self.log(f"Saved checkpoint {self.save()}")
-                if final_step % config.sample_interval and stop.signal is None:
-                    self._write_samples((final_step - 1) // steps if final_step else 0,
-                                        (final_step - 1) % steps + 1 if final_step else 0,
-                                        final_step, None, None)
-        with writing("logs"):
-            writer.close()
-        return last
-
-    def _io_error(self, failure: IOFailure) -> TrainingError:
-        """The message for a failed write or read; unless a checkpoint failed, save one first."""
-        kept = self._kept()
-        if failure.what != "checkpoint":
-            try:
-                kept = f"Checkpoint {self.save()} was saved."
-            except (IOFailure, TrainingError):
-                pass
-        if failure.what == "training data":
-            return TrainingError(
-                f"cannot read the training data at step {int(self.step.numpy())} "
-                f"({failure.reason}): was a file changed or deleted during training? {kept} "
-                "Run the same command again to resume; the images are checked again first.")
-        folder = {"checkpoint": self.config.checkpoint_dir, "samples": self.config.sample_dir,
-                  "logs": self.config.log_dir}[failure.what]
+            kept = f"Checkpoint {state.save()} was saved."
+        except (IOFailure, TrainingError):
+            pass
+    if failure.what == "training data":
         return TrainingError(
-            f"cannot write {failure.what} to '{folder}' ({failure.reason}) at step "
-            f"{int(self.step.numpy())}. {kept} Free some space or fix the folder's "
-            "permissions, then run the same command again to resume.")
-
-    def _check_finite(self, losses: dict, step: int) -> None:
-        bad = [key for key, value in losses.items() if not math.isfinite(value)]
-        if bad:
-            raise TrainingError(
-                f"non-finite {', '.join(bad)} at step {step}: training diverged, so no "
-                f"checkpoint of it is written. {self._kept()} Try a lower --learning_rate "
-                "or --precision float32")
-
-    def _write_samples(self, epoch, index, step, z, outputs) -> None:
-        if not self.is_chief:
-            return
-        samples = self.sample()
-        path = os.path.join(self.config.sample_dir, f"train_{epoch:02d}_{index:04d}.png")
-        with writing("samples"):
-            utils.save_grid(samples, path, (8, 8) if len(samples) == 64 else None)
-        with writing("logs"):
-            tf.summary.image("samples", utils.make_grid(samples)[None], step=step)
-            if z is not None:
-                tf.summary.histogram("z", z, step=step)
-                tf.summary.histogram("d_real", outputs["d_real"], step=step)
-                tf.summary.histogram("d_fake", outputs["d_fake"], step=step)
-
-
-IMAGE_CHECK_CACHE = "image-check.json"  # in --checkpoint_dir: see utils.usable_training_images
-
-
-def list_training_images(dataset: str) -> list[str]:
-    """The image files under ``dataset``; a missing or empty folder is a TrainingError."""
-    if not os.path.isdir(dataset):
-        raise TrainingError(
-            f"dataset folder '{dataset}' does not exist: pass --dataset with a folder of "
-            "aligned faces (see align/ and data/README.md)")
-    paths = utils.list_images(dataset)
-    if not paths:
-        raise TrainingError(f"dataset folder '{dataset}' holds no .png/.jpg/.jpeg images")
-    return paths
-
-
-def usable_training_images(config: TrainConfig, paths: list[str],
-                           log=print) -> list[utils.ImageCheck]:
-    """The images of ``paths`` that can be trained on; the others are skipped with a warning."""
-    started = time.time()
-    usable = utils.usable_training_images(
-        paths, config.image_size, warn=log,
-        cache_path=os.path.join(config.checkpoint_dir, IMAGE_CHECK_CACHE))
-    log(f"Found {len(paths)} images in {config.dataset}; {len(usable)} usable "
-        f"(checked in {time.time() - started:.1f}s)")
-    if not usable:
-        raise TrainingError(f"none of the {len(paths)} images in '{config.dataset}' can be used "
-                            "(see the warnings above)")
-    return usable
-
-
-def check_output_folders(config: TrainConfig) -> None:
-    """Fail before any model is built if an output folder cannot be written."""
-    for flag, folder in (("--checkpoint_dir", config.checkpoint_dir),
-                         ("--sample_dir", config.sample_dir), ("--log_dir", config.log_dir)):
-        problem = utils.ensure_writable_dir(folder)
-        if problem:
-            raise TrainingError(f"{flag}: {problem}")
-
-
-def train(config: TrainConfig, log=print) -> dict:
-    """Train a DCGAN as ``config`` says; returns the last logged losses.
-
-    Raises :class:`TrainingError` for bad input or a failure (with the last
-    good checkpoint kept) and :class:`TrainingInterrupted` after a signal.
-    """
-    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
-    paths = list_training_images(config.dataset)
-    check_output_folders(config)
-    images = usable_training_images(config, paths, log)
-    trainer = Trainer(config, images, log)
-    options = dataclasses.asdict(config) | {"seed": int(trainer.data_seed.numpy())}
-    try:
-        utils.write_json(options, os.path.join(trainer.checkpoint_dir, "options.json"))
-    except OSError as error:
-        raise TrainingError(f"cannot write options.json to '{trainer.checkpoint_dir}' "
-                            f"({error.strerror or error})") from None
-    return trainer.run()
+            f"cannot read the training data at step {int(state.step.numpy())} "
+            f"({failure.reason}): was a file changed or deleted during training? {kept} "
+            "Run the same command again to resume; the images are checked again first.")
+    folder = {"checkpoint": config.checkpoint_dir, "samples": config.sample_dir,
+              "logs": config.log_dir}[failure.what]
+    return TrainingError(
+        f"cannot write {failure.what} to '{folder}' ({failure.reason}) at step "
+        f"{int(state.step.numpy())}. {kept} Free some space or fix the folder's "
+        "permissions, then run the same command again to resume.")

@@ -410,8 +410,3 @@ def shard_slice(items: Sequence, index: int, count: int) -> Sequence:
     """The ``index``-th (from 0) of ``count`` contiguous, near-equal slices of ``items``."""
     return items[index * len(items) // count:(index + 1) * len(items) // count]
 
-
-def batches(items: Sequence, size: int):
-    """Consecutive slices of ``items`` of at most ``size`` elements."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

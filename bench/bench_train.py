@@ -26,23 +26,26 @@ def main(argv=None):
 
     import tensorflow as tf
     from model import Architecture, DCGAN
+    from precision import resolve_precision
+    from train_step import TrainStep
 
-    for precision in args.precision:
+    for name in args.precision:
+        precision = resolve_precision(name)
         arch = Architecture(args.image_size, 100, args.gf_dim, args.df_dim, 3)
-        dcgan = DCGAN(arch, g_steps=args.g_steps, precision=precision)
+        train_step = TrainStep(DCGAN(arch, precision=precision), g_steps=args.g_steps)
         images = tf.random.uniform([args.batch_size, *arch.image_shape], -1, 1)
         z = tf.random.uniform([args.batch_size, arch.z_dim], -1, 1)
-        flops = common.graph_flops(dcgan._train_step.get_concrete_function(images, z))
-        times = common.timed(lambda: float(dcgan.train_step(images, z)["d_loss"]),
+        flops = common.graph_flops(train_step.single_device_step.get_concrete_function(images, z))
+        times = common.timed(lambda: float(train_step(images, z)["d_loss"]),
                              args.repetitions, args.warmup)
         stats = common.summary(times)
         gflops = flops / stats["median_s"] / 1e9
-        common.emit({"bench": "train_step", "precision": dcgan.precision,
+        common.emit({"bench": "train_step", "precision": precision,
                      "batch_size": args.batch_size, "image_size": args.image_size,
                      "g_steps": args.g_steps, **stats,
                      "images_per_s": args.batch_size / stats["median_s"],
                      "gflop_per_step": flops / 1e9, "gflop_per_s": gflops,
-                     **common.peak_fields(dcgan.precision, gflops)})
+                     **common.peak_fields(precision, gflops)})
 
 
 if __name__ == "__main__":

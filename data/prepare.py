@@ -38,10 +38,13 @@ import zipfile
 from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+if __name__ == "__main__":  # `python data/prepare.py`: Python puts data/, not the project, on the path
+    sys.path.insert(0, ROOT)
 
+import flags  # noqa: E402
 from align import cli as align_cli  # noqa: E402
 from align.core import LANDMARK_SETS  # noqa: E402
+from errors import UserError  # noqa: E402
 
 CELEBA_HELP = (
     "CelebA cannot be downloaded by a script: its hosts (Google Drive and Baidu, linked "
@@ -63,7 +66,7 @@ ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
 CHUNK = 1 << 20
 
 
-class PrepareError(Exception):
+class PrepareError(UserError):
     """A user-facing failure: the message says what went wrong and what to do."""
 
 
@@ -80,11 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--md5", default=None,
                         help="expected MD5 of the archive; default for lfw and celeba: the published one")
     parser.add_argument("--root", default=os.path.join(ROOT, "data"), help="where <name>/ is made")
-    parser.add_argument("--size", type=int, default=64, help="side of the aligned faces")
+    parser.add_argument("--size", type=flags.bounded(int, 8, 4096), default=64,
+                        help="side of the aligned faces")
     parser.add_argument("--landmarks", default="innerEyesAndBottomLip", choices=sorted(LANDMARK_SETS))
-    parser.add_argument("--pad", type=float, default=None,
+    parser.add_argument("--pad", type=flags.bounded(float, 0.0, 2.0), default=None,
                         help="align's --pad (0.1 suits tightly cropped faces); default per dataset, 0")
-    parser.add_argument("-j", "--jobs", type=int, default=1, help="alignment worker processes")
+    parser.add_argument("-j", "--jobs", type=flags.positive_int, default=1,
+                        help="alignment worker processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -269,12 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return prepare(args)
-    except PrepareError as error:
-        print(f"prepare.py: error: {error}", file=sys.stderr)
-        return 1
+    except UserError as error:
+        return flags.fail(str(error), prog="prepare.py")
     except KeyboardInterrupt:
-        print("prepare.py: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return flags.fail("interrupted; run the same command again to resume", 130, "prepare.py")
 
 
 if __name__ == "__main__":

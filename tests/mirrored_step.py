@@ -20,6 +20,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import distribute  # noqa: E402
 from model import Architecture, DCGAN  # noqa: E402
+from train_step import TrainStep  # noqa: E402
 
 arch = Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
 rng = np.random.default_rng(0)
@@ -27,21 +28,22 @@ images = rng.uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
 z = rng.uniform(-1, 1, (8, 8)).astype(np.float32)
 
 tf.keras.utils.set_random_seed(1)
-single = DCGAN(arch)
+single = TrainStep(DCGAN(arch))
 strategy = distribute.make_strategy("mirrored")
 with strategy.scope():
     tf.keras.utils.set_random_seed(1)
-    mirrored = DCGAN(arch)
+    mirrored = TrainStep(DCGAN(arch, sync_bn=True))
 
 
-def variables(dcgan):
-    return {v.path: v.numpy() for v in dcgan.generator.variables + dcgan.discriminator.variables}
+def variables(train_step):
+    gan = train_step.gan
+    return {v.path: v.numpy() for v in gan.generator.variables + gan.discriminator.variables}
 
 
 before = variables(single)
 initial = max(float(np.abs(before[k] - v).max()) for k, v in variables(mirrored).items())
-out_single = single.train_step(images, z)
-out_mirrored = mirrored.train_step(images, z)
+out_single = single(images, z)
+out_mirrored = mirrored(images, z)
 after_single, after_mirrored = variables(single), variables(mirrored)
 print(json.dumps({
     "replicas": mirrored.replicas,

@@ -80,6 +80,26 @@ def test_worker_roles(monkeypatch):
     assert distribute.worker() == (0, True)
 
 
+def test_placement_checks_the_batch_and_names_each_workers_folder(monkeypatch):
+    from errors import TrainingError
+
+    placement = distribute.place("default", 7, "ck")
+    assert (placement.replicas, placement.is_chief, placement.checkpoint_dir) == (1, True, "ck")
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    monkeypatch.setattr(distribute, "make_strategy", lambda name: TwoReplicas())
+    with pytest.raises(TrainingError, match="--batch_size 7 must be a multiple of the 2"):
+        distribute.place("mirrored", 7, "ck")
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": 1}}))
+    worker = distribute.place("multiworker", 8, "ck")
+    assert not worker.is_chief and worker.checkpoint_dir == os.path.join("ck", "worker_1")
+    assert distribute.place("mirrored", 8, "ck").is_chief     # TF_CONFIG only for multiworker
+
+
 def _free_ports(count):
     import socket
     sockets = [socket.socket() for _ in range(count)]

@@ -11,6 +11,7 @@ import export_model
 import model
 import train_dcgan
 from conftest import TINY
+from train_step import TrainStep
 
 ARCH = model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
 
@@ -24,40 +25,43 @@ def _batch(seed=0, size=8):
 
 def test_moving_average_by_hand():
     tf.keras.utils.set_random_seed(1)
-    dcgan = model.DCGAN(ARCH, ema_decay=0.9)
-    for average, value in zip(dcgan.generator_ema.variables, dcgan.generator.variables):
+    gan = model.DCGAN(ARCH)
+    train_step = TrainStep(gan, ema_decay=0.9)
+    for average, value in zip(train_step.generator_ema.variables, gan.generator.variables):
         np.testing.assert_array_equal(average.numpy(), value.numpy())   # starts as G
-    expected = [v.numpy() for v in dcgan.generator_ema.variables]
+    expected = [v.numpy() for v in train_step.generator_ema.variables]
     for step in range(1, 4):
-        dcgan.train_step(*_batch(step))
+        train_step(*_batch(step))
         decay = min(0.9, (1 + step) / (10 + step))                      # warm-up: 0.18, 0.25, 0.31
         expected = [decay * e + (1 - decay) * v.numpy()
-                    for e, v in zip(expected, dcgan.generator.variables)]
-    assert int(dcgan.ema_updates.numpy()) == 3
-    for average, value in zip(dcgan.generator_ema.variables, expected):
+                    for e, v in zip(expected, gan.generator.variables)]
+    assert int(train_step.ema_updates.numpy()) == 3
+    for average, value in zip(train_step.generator_ema.variables, expected):
         np.testing.assert_allclose(average.numpy(), value, rtol=1e-5, atol=1e-7)
     # samples come from the average, which is not G
     z = _batch(9)[1]
-    np.testing.assert_allclose(dcgan.sample(z), dcgan.generator_ema(z, training=False))
-    assert not np.allclose(dcgan.sample(z), dcgan.generator(z, training=False))
+    np.testing.assert_allclose(train_step.sample(z), train_step.generator_ema(z, training=False))
+    assert not np.allclose(train_step.sample(z), gan.generator(z, training=False))
 
 
-def test_no_average_by_default_in_the_model_class():
-    dcgan = model.DCGAN(ARCH)
-    assert dcgan.generator_ema is None and dcgan.inference_generator is dcgan.generator
+def test_no_average_by_default_in_the_train_step():
+    gan = model.DCGAN(ARCH)
+    train_step = TrainStep(gan)
+    assert train_step.generator_ema is None and train_step.inference_generator is gan.generator
     with pytest.raises(ValueError, match="ema_decay"):
-        model.DCGAN(ARCH, ema_decay=1.0)
+        TrainStep(gan, ema_decay=1.0)
 
 
 def test_separate_learning_rates_move_only_what_they_should():
     """A D learning rate of 1e-12 leaves D's weights as they were; G still learns."""
     tf.keras.utils.set_random_seed(2)
-    dcgan = model.DCGAN(ARCH, learning_rate=2e-4, d_learning_rate=1e-12, g_learning_rate=1e-3)
-    assert float(dcgan.d_optimizer.learning_rate) == pytest.approx(1e-12)
-    assert float(dcgan.g_optimizer.learning_rate) == pytest.approx(1e-3)
+    dcgan = model.DCGAN(ARCH)
+    train_step = TrainStep(dcgan, learning_rate=2e-4, d_learning_rate=1e-12, g_learning_rate=1e-3)
+    assert float(train_step.d_optimizer.learning_rate) == pytest.approx(1e-12)
+    assert float(train_step.g_optimizer.learning_rate) == pytest.approx(1e-3)
     d_before = [v.numpy() for v in dcgan.discriminator.trainable_variables]
     g_before = [v.numpy() for v in dcgan.generator.trainable_variables]
-    dcgan.train_step(*_batch(3))
+    train_step(*_batch(3))
     # Adam's first step moves every weight by about lr (the normalised gradient's size is 1)
     d_moved = max(np.abs(v.numpy() - b).max()
                   for v, b in zip(dcgan.discriminator.trainable_variables, d_before))
@@ -66,7 +70,7 @@ def test_separate_learning_rates_move_only_what_they_should():
     assert d_moved < 1e-10
     assert 5e-4 < g_moved < 2 * 2 * 1e-3          # two G updates of at most ~lr each
     # the default is the one --learning_rate for both (the original)
-    default = model.DCGAN(ARCH, learning_rate=3e-4)
+    default = TrainStep(model.DCGAN(ARCH), learning_rate=3e-4)
     assert float(default.d_optimizer.learning_rate) == pytest.approx(3e-4)
     assert float(default.g_optimizer.learning_rate) == pytest.approx(3e-4)
 
@@ -159,4 +163,10 @@ def test_ema_flag_is_checked(capsys):
         assert stopped.value.code == 2
     assert "--ema_decay" in capsys.readouterr().err
     options = train_dcgan.build_parser().parse_args([])
-    assert options.ema_decay == 0.999 and options.d_learning_rate is None
+    assert options.ema_decay == 0.999
+    assert options.d_learning_rate == options.g_learning_rate == options.learning_rate == 0.0002
+    # the D and G rates follow --learning_rate unless given, resolved as the flags are parsed
+    options = train_dcgan.build_parser().parse_args(["--learning_rate", "0.001",
+                                                     "--g_learning_rate", "0.003"])
+    assert (options.d_learning_rate, options.g_learning_rate) == (0.001, 0.003)
+    assert "(default: --learning_rate)" in train_dcgan.build_parser().format_help()

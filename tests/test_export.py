@@ -67,6 +67,7 @@ def test_export_of_a_chosen_step_and_its_errors(trained_run, tmp_path, capsys):
 
 def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_faces, tmp_path,
                                                            capsys):
+    import distribute
     import training
 
     out = tmp_path / "export"
@@ -84,21 +85,20 @@ def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_fac
              "--sample_dir", str(tmp_path / "s"), "--log_dir", str(tmp_path / "l"),
              "--seed", "4", "--checkpoint_interval", "2", "--precision", "float32"]
     # the trainer starts from the export's weights and step, with fresh optimizer state
-    config = training.TrainConfig(**vars(train_dcgan.build_parser().parse_args(
-        flags + ["--epoch", "3"])))
-    images = training.usable_training_images(
-        config, training.list_training_images(str(tiny_faces)), print)
-    trainer = training.Trainer(config, images)
-    assert int(trainer.step.numpy()) == 8 and trainer.resumed_from == exported
+    options = vars(train_dcgan.build_parser().parse_args(flags + ["--epoch", "3"]))
+    config = training.TrainConfig(**{k: v for k, v in options.items() if k != "verbose"})
+    placement = distribute.place(config.strategy, config.batch_size, config.checkpoint_dir)
+    state = training.TrainingState(config, placement)
+    assert state.restore() == exported and int(state.step.numpy()) == 8
     reader = tf.train.load_checkpoint(exported)
     kernel = reader.get_tensor("generator/g_h0_lin/_kernel/.ATTRIBUTES/VARIABLE_VALUE")
-    mine = next(v for v in trainer.dcgan.generator.variables
+    mine = next(v for v in state.train_step.gan.generator.variables
                 if "g_h0_lin" in v.path and "kernel" in v.path)
     np.testing.assert_array_equal(mine.numpy(), kernel)
-    counters = [int(v.numpy()) for v in trainer.dcgan.g_optimizer.variables
+    counters = [int(v.numpy()) for v in state.train_step.g_optimizer.variables
                 if "iteration" in v.path]
     assert counters == [0]
-    del trainer
+    del state
 
     assert train_dcgan.main(flags + ["--epoch", "3"]) == 0   # 2 epochs done: 4 more steps
     log = capsys.readouterr().out

@@ -66,22 +66,27 @@ def test_auto_reads_this_machine_only_when_not_told(monkeypatch):
     assert calls == []
     monkeypatch.setattr(precision, "list_gpus", lambda: ["GPU:0", "GPU:1"])
     assert precision.resolve_precision("auto") == "float16"
-    # the model resolves through the same function
-    assert model.resolve_precision is precision.resolve_precision
+    # the model only takes a resolved name: machine detection is precision.py's alone
+    assert not hasattr(model, "resolve_precision")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        model.DCGAN(model.Architecture(image_size=8, z_dim=4, gf_dim=4, df_dim=4), "auto")
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_keeps_float32_variables_and_trains(precision):
+    from train_step import TrainStep
+
     arch = model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
     dcgan = model.DCGAN(arch, precision=precision)
     assert all(v.dtype == tf.float32 for v in dcgan.generator.variables)
     assert dcgan.generator.g_h1.compute_dtype == precision
+    train_step = TrainStep(dcgan)
     images = tf.random.uniform([4, 16, 16, 3], -1, 1, seed=1)
-    out = dcgan.train_step(images, tf.random.uniform([4, 8], -1, 1, seed=2))
+    out = train_step(images, tf.random.uniform([4, 8], -1, 1, seed=2))
     assert all(np.isfinite(out[k].numpy()) for k in ("d_loss", "g_loss"))
     assert out["d_loss"].dtype == tf.float32
     if precision == "float16":
-        assert isinstance(dcgan.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
+        assert isinstance(train_step.g_optimizer, tf.keras.optimizers.LossScaleOptimizer)
 
 
 def test_bfloat16_completion_matches_float32(trained_run):

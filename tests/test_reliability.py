@@ -20,11 +20,12 @@ from PIL import Image
 
 import checkpoints
 import complete
+import pipeline
 import train_dcgan
-import training
 import utils
 from conftest import ROOT
 from model import DCGAN
+from train_step import TrainStep
 
 
 # ------------------------------------------------------------------ helpers
@@ -55,18 +56,19 @@ def _hashes(folder):
 
 
 class StepHook:
-    """Replace DCGAN.train_step with one that calls ``action(dcgan, step, outputs)`` after it."""
+    """Make every train step call ``action(dcgan, step, outputs)`` after it (dcgan: the
+    networks it trains)."""
 
     def __init__(self, monkeypatch, action):
-        original = DCGAN.train_step
+        original = TrainStep.__call__
         self.calls = 0
 
-        def train_step(dcgan, images, z):
-            outputs = original(dcgan, images, z)
+        def train_step(step_object, images, z):
+            outputs = original(step_object, images, z)
             self.calls += 1
-            return action(dcgan, self.calls, outputs) or outputs
+            return action(step_object.gan, self.calls, outputs) or outputs
 
-        monkeypatch.setattr(DCGAN, "train_step", train_step)
+        monkeypatch.setattr(TrainStep, "__call__", train_step)
 
 
 # ------------------------------------------------------------ messy training data
@@ -138,7 +140,7 @@ def test_unusual_modes_decode_in_the_pipeline_as_load_rgb_reads_them(tmp_path):
     paths = sorted(str(tmp_path / name) for name in files)
     checks = [utils.check_training_image(path, 8) for path in paths]
     assert [c.plain for c in checks] == [files[os.path.basename(p)][1] for p in paths]
-    batches = training.make_dataset(paths, 8, len(paths), seed=0, steps=1, epochs=1, flip=False,
+    batches = pipeline.make_dataset(paths, 8, len(paths), seed=0, steps=1, epochs=1, flip=False,
                                     plain=[c.plain for c in checks])
     got = next(iter(batches)).numpy()
     expected = [utils.to_model(utils.load_rgb(path)) for path in paths]

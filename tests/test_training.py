@@ -9,10 +9,11 @@ import tensorflow as tf
 from PIL import Image
 
 import checkpoints
+import pipeline
 import train_dcgan
-import training
 from model import Architecture, DCGAN
-from conftest import TINY
+from conftest import ROOT, TINY
+from train_step import TrainStep
 
 
 def _tiny_flags(dataset, run, epochs, seed=3):
@@ -77,10 +78,10 @@ def test_training_writes_samples_logs_and_checkpoints(trained_run):
 def test_checkpoint_round_trip_gives_identical_samples(tmp_path):
     arch = Architecture(**TINY)
     tf.keras.utils.set_random_seed(4)
-    source = DCGAN(arch)
+    source = TrainStep(DCGAN(arch))
     images = tf.random.uniform([8, 16, 16, 3], -1, 1, seed=1)
     z = tf.random.uniform([8, TINY["z_dim"]], -1, 1, seed=2)
-    source.train_step(images, z)  # move weights, moving averages and Adam state off their init
+    source(images, z)  # move weights, moving averages and Adam state off their init
     step = tf.Variable(7, dtype=tf.int64)
     manager = tf.train.CheckpointManager(checkpoints.training_checkpoint(source, step=step),
                                          str(tmp_path), 3, checkpoint_name="DCGAN.model")
@@ -90,17 +91,17 @@ def test_checkpoint_round_trip_gives_identical_samples(tmp_path):
     assert loaded.arch == arch and prefix.endswith("DCGAN.model-7")
     np.testing.assert_array_equal(loaded.sample(z).numpy(), source.sample(z).numpy())
     logits = lambda net: net.discriminator(images, training=False).numpy()
-    np.testing.assert_array_equal(logits(loaded), logits(source))
+    np.testing.assert_array_equal(logits(loaded), logits(source.gan))
 
     # A training checkpoint restores the optimizers and the step too.
-    resumed = DCGAN(arch)
+    resumed = TrainStep(DCGAN(arch))
     resumed_step = tf.Variable(0, dtype=tf.int64)
     checkpoints.restore(checkpoints.training_checkpoint(resumed, step=resumed_step), prefix)
     assert int(resumed_step.numpy()) == 7
     for a, b in zip(resumed.g_optimizer.variables, source.g_optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # ...and the next step from the restored state equals the next step of the source.
-    out_a, out_b = source.train_step(images, z), resumed.train_step(images, z)
+    out_a, out_b = source(images, z), resumed(images, z)
     assert float(out_a["g_loss"]) == pytest.approx(float(out_b["g_loss"]), rel=1e-5)
 
 
@@ -182,7 +183,7 @@ def test_dataset_is_decoded_cropped_flipped_and_scaled(tmp_path):
         Image.fromarray(array).save(path)
         paths.append(str(path))
     size = 16
-    batches = list(training.make_dataset(paths, size, 2, seed=1, steps=2, epochs=2, flip=False))
+    batches = list(pipeline.make_dataset(paths, size, 2, seed=1, steps=2, epochs=2, flip=False))
     assert len(batches) == 4 and batches[0].shape == (2, 16, 16, 3)
     values = np.concatenate([b.numpy() for b in batches[:2]])
     assert values.min() >= -1 and values.max() <= 1
@@ -197,9 +198,9 @@ def test_dataset_is_decoded_cropped_flipped_and_scaled(tmp_path):
     for v, m in zip(values, matched):
         np.testing.assert_allclose(v, expected[m], atol=1e-6)
     # Resuming from step 1 gives the same batches as the uninterrupted pipeline from there.
-    resumed = list(training.make_dataset(paths, size, 2, seed=1, steps=2, start_step=1, epochs=2,
+    resumed = list(pipeline.make_dataset(paths, size, 2, seed=1, steps=2, start_step=1, epochs=2,
                                          flip=True))
-    full = list(training.make_dataset(paths, size, 2, seed=1, steps=2, epochs=2, flip=True))
+    full = list(pipeline.make_dataset(paths, size, 2, seed=1, steps=2, epochs=2, flip=True))
     assert len(resumed) == 3
     for a, b in zip(resumed, full[1:]):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -212,6 +213,6 @@ def test_dataset_is_decoded_cropped_flipped_and_scaled(tmp_path):
 
 
 def test_steps_per_epoch_as_the_original():
-    assert training.steps_per_epoch(100, 16, float("inf")) == (6, 16)   # last partial dropped
-    assert training.steps_per_epoch(100, 16, 40) == (2, 16)             # --train_size
-    assert training.steps_per_epoch(10, 16, float("inf")) == (1, 10)    # smaller than a batch
+    assert pipeline.steps_per_epoch(100, 16, float("inf")) == (6, 16)   # last partial dropped
+    assert pipeline.steps_per_epoch(100, 16, 40) == (2, 16)             # --train_size
+    assert pipeline.steps_per_epoch(10, 16, float("inf")) == (1, 10)    # smaller than a batch
