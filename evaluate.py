@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 import blending
+import faces
 import flags
 import masks
 import metrics
@@ -107,10 +108,10 @@ def make_masks(args, count: int, size: int) -> np.ndarray:
 
 
 def inpaint_baseline(truth: np.ndarray, mask: np.ndarray, flag: int, radius: float) -> np.ndarray:
-    """OpenCV inpainting of uint8 RGB ``truth`` (S, S, 3) where ``mask`` (S, S, 1) is 0."""
+    """OpenCV inpainting of uint8 ``truth`` (S, S, 3 or 1) where ``mask`` (S, S, 1) is 0."""
     hole = (mask[..., 0] < 0.5).astype(np.uint8) * 255
     masked = truth * (hole == 0)[..., None].astype(np.uint8)      # the hole's values are not seen
-    return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag)
+    return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag).reshape(truth.shape)
 
 
 def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
@@ -124,19 +125,20 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     return np.clip(np.round(blending.poisson_blend(truth, flat, mask)), 0, 255).astype(np.uint8)
 
 
-def complete_faces(dcgan, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
+def complete_faces(model, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
     """G(z) after ``--nIter`` iterations for every face: (N, S, S, C) in [-1, 1]."""
-    from completion import CompletionConfig, Completer
+    from completion import CompletionConfig, SearchRandom, complete, networks
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
                               n_iter=args.nIter, out_interval=max(args.nIter, 1),
                               normalize=not args.sumLoss)
-    completer = Completer(dcgan, config, seed=args.seed)
+    random = SearchRandom(args.seed)          # one stream of z for all batches
     loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks
     generated = []
     for start in range(0, len(images), args.batchSize):
         rows = slice(start, start + args.batchSize)
-        *_, last = completer.complete(images[rows], loss_masks[rows])
+        *_, last = complete(*networks(model), images[rows], loss_masks[rows], config=config,
+                            seed=random)
         generated.append(last.generated)
         log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
             f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}")
@@ -156,18 +158,17 @@ def evaluate(args, log=print) -> dict:
     if missing or not paths:
         raise CompletionError("no such face: " + ", ".join(missing) if missing else "no faces given")
 
-    from complete import read_images
-    dcgan = prefix = step = None
-    size = None
+    model = prefix = step = None
+    size, channels = None, 3
     if set(methods) & set(OURS):
         import checkpoints
-        dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
+        model, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
         step = checkpoints.read_step(prefix)
-        size = dcgan.arch.image_size
+        size, channels = model.arch.image_size, model.arch.c_dim
         log(f"Loaded {prefix} (step {step})")
     else:
         size = utils.load_rgb(paths[0]).shape[0]
-    images = read_images(paths, size, 3, warn=log)                       # (N, S, S, 3) [-1, 1]
+    images = faces.read_faces(paths, size, channels, warn=log)          # (N, S, S, C) [-1, 1]
     truths = utils.from_model(images)                                    # uint8 ground truth
     face_masks = make_masks(args, len(paths), size)
     holes = face_masks[..., 0] < 0.5
@@ -177,7 +178,7 @@ def evaluate(args, log=print) -> dict:
         wanted = [m for m in methods if m in OURS and ("weighted" in m) == weighted]
         if not wanted:
             continue
-        generated = complete_faces(dcgan, images, face_masks, args, weighted, log)
+        generated = complete_faces(model, images, face_masks, args, weighted, log)
         for method in wanted:
             final = outputs.final_completion(images, generated, face_masks,
                                              blend=method.endswith("blend"))
@@ -196,14 +197,16 @@ def evaluate(args, log=print) -> dict:
         import identity
 
         network = identity.IdentityModel()
-        truth_descriptors = network.descriptors(truths)
+
+        def descriptors(faces_):   # dlib's network takes RGB: a gray face as three channels
+            return network.descriptors(np.repeat(faces_, 3 // faces_.shape[-1], axis=-1))
+
+        truth_descriptors = descriptors(truths)
         masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
         for method, result in [(MASKED, masked)] + [(m, results[m]) for m in methods]:
-            identities[method] = identity.distances(network.descriptors(result),
-                                                    truth_descriptors)
+            identities[method] = identity.distances(descriptors(result), truth_descriptors)
         log(f"Identity distances of {len(identities)} methods computed")
 
-    os.makedirs(args.outDir, exist_ok=True)
     rows = []
     for method in methods:
         for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
@@ -211,10 +214,8 @@ def evaluate(args, log=print) -> dict:
             distance = float(identities[method][index]) if identities else math.nan
             rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
                          "identity": distance})
-    with open(os.path.join(args.outDir, "per_image.csv"), "w", newline="") as handle:
-        table = csv.DictWriter(handle, ["image", "method", *FIGURES])
-        table.writeheader()
-        table.writerows(rows)
+    utils.atomic_write(os.path.join(args.outDir, "per_image.csv"),
+                       lambda path: write_table(path, rows))
     means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
                       for figure in FIGURES} for method in methods}
     summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
@@ -232,6 +233,14 @@ def evaluate(args, log=print) -> dict:
                     (len(grid), count))
     log(format_table(summary))
     return summary
+
+
+def write_table(path: str, rows: list[dict]) -> None:
+    """``per_image.csv``: one row per image and method."""
+    with open(path, "w", newline="") as handle:
+        table = csv.DictWriter(handle, ["image", "method", *FIGURES])
+        table.writeheader()
+        table.writerows(rows)
 
 
 def format_table(summary: dict) -> str:

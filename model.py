@@ -208,8 +208,38 @@ def contextual_loss(generated, images, mask, lowres_mask=None, lowres_factor=LOW
     return loss
 
 
+def completion_loss(generator, discriminator, z, images, mask, lowres_mask, lam):
+    """Per-image completion loss (Yeh, Chen et al., Sec. 3.2) and G(z): ((B,), (B, S, S, C)).
+
+        L(z) = sum |M * (G(z) - y)| + sum |M_low * (pool(G(z)) - pool(y))| + lam * -log D(G(z))
+
+    z (B, z_dim); images y (B, S, S, C) in [-1, 1]; mask M (B or 1, S, S, 1 or C), 1 on
+    known pixels or the importance weights; lowres_mask M_low (B or 1, S/8, S/8, 1 or C),
+    or None for no low-resolution term (:func:`contextual_loss`); lam weighs the
+    perceptual term. Batch norm runs in inference mode, so an image's loss does not
+    depend on the rest of its batch.
+    """
+    generated = generator(z, training=False)
+    logits = discriminator(generated, training=False)
+    loss = contextual_loss(generated, images, mask, lowres_mask) + lam * perceptual_loss(logits)
+    return loss, generated
+
+
+def loss_and_gradient(generator, discriminator, z, images, mask, lowres_mask, lam):
+    """(L(z) (B,), dL/dz (B, z_dim), G(z)) of :func:`completion_loss`.
+
+    The gradient is that of sum_i L_i(z); images are independent, so row i is
+    image i's own gradient dL_i/dz_i.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        loss, generated = completion_loss(generator, discriminator, z, images, mask, lowres_mask,
+                                          lam)
+    return loss, tape.gradient(loss, z), generated
+
+
 class DCGAN(tf.Module):
-    """Generator, discriminator, their optimizers, and the compiled train/completion steps.
+    """Generator, discriminator, their optimizers, and the compiled train step.
 
     Batch size is never fixed: every step takes it from its input tensors.
     Built inside a ``tf.distribute`` strategy's scope, the train step splits each
@@ -255,7 +285,6 @@ class DCGAN(tf.Module):
         self._train_step = tf.function(self._single_train_step_eager, reduce_retracing=True)
         self._distributed_train_step = tf.function(self._distributed_train_step_eager,
                                                    reduce_retracing=True)
-        self._complete_step = tf.function(self._complete_step_eager, reduce_retracing=True)
 
     def reset_ema(self):
         """Copy G's weights (and batch-norm statistics) into the average."""
@@ -355,36 +384,6 @@ class DCGAN(tf.Module):
         """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C); the
         average of G's weights if training keeps one."""
         return self.inference_generator(tf.convert_to_tensor(z, tf.float32), training=False)
-
-    # --------------------------------------------------------------- completion
-    def completion_loss(self, z, images, mask, lowres_mask, lam):
-        """Per-image completion loss (B,) and G(z); batch norm in inference mode."""
-        generated = self.generator(z, training=False)
-        logits = self.discriminator(generated, training=False)
-        loss = contextual_loss(generated, images, mask, lowres_mask) + lam * perceptual_loss(logits)
-        return loss, generated
-
-    def loss_and_gradient(self, z, images, mask, lowres_mask, lam):
-        """(loss (B,), d sum(loss) / dz (B, z_dim), G(z)). Images are independent,
-        so the gradient of the sum is each image's own gradient."""
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            loss, generated = self.completion_loss(z, images, mask, lowres_mask, lam)
-        return loss, tape.gradient(loss, z), generated
-
-    def _complete_step_eager(self, z, images, mask, lowres_mask, lam):
-        return self.loss_and_gradient(z, images, mask, lowres_mask, lam)
-
-    def complete_step(self, z, images, mask, lowres_mask=None, lam=0.1):
-        """One compiled evaluation: per-image loss (B,), gradient w.r.t. z (B, z_dim), G(z)."""
-        z = tf.convert_to_tensor(z, tf.float32)
-        images = tf.convert_to_tensor(images, tf.float32)
-        mask = tf.convert_to_tensor(mask, tf.float32)
-        if lowres_mask is None:
-            low = self.arch.image_size // LOWRES_FACTOR
-            lowres_mask = tf.zeros([1, low, low, 1])
-        lowres_mask = tf.convert_to_tensor(lowres_mask, tf.float32)
-        return self._complete_step(z, images, mask, lowres_mask, tf.constant(lam, tf.float32))
 
 
 def recalibrate_batch_norm(network: keras.Model, batches) -> int:

@@ -128,17 +128,17 @@ def test_mask_file_and_mask_dir(trained_run, faces16, tmp_path, capsys):
 def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
     import checkpoints
     import masks
-    from completion import CompletionConfig, Completer, best_of_restarts
+    from completion import CompletionConfig, best_of_restarts, complete, networks
 
-    dcgan, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
+    model, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
     images = np.stack([utils.to_model(utils.load_rgb(p)) for p in faces16])
     mask = masks.make_mask("center", 16)[0][None]
     config = CompletionConfig(n_iter=5, out_interval=5, lr=0.05)
-    *_, single = Completer(dcgan, config, seed=7).complete(images, mask)
+    *_, single = complete(*networks(model), images, mask, config=config, seed=7)
     # the same seed draws the same first restart; all restarts at once, for reference
-    everything = list(Completer(dcgan, config, seed=7).complete(np.concatenate([images] * 3),
-                                                                np.concatenate([mask] * 12)))
-    best = best_of_restarts(Completer(dcgan, config, seed=7), images, mask, restarts=3)
+    everything = list(complete(*networks(model), np.concatenate([images] * 3),
+                               np.concatenate([mask] * 12), config=config, seed=7))
+    best = best_of_restarts(*networks(model), images, mask, config=config, seed=7, restarts=3)
     all_final = everything[-1].loss.reshape(3, 4)
     np.testing.assert_allclose(all_final[0], single.loss, rtol=1e-5)
     np.testing.assert_allclose(best[-1].loss, all_final.min(axis=0), rtol=1e-5)
