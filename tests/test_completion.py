@@ -223,3 +223,43 @@ def test_completing_a_generated_face_drives_contextual_loss_down_90_percent(trai
     start, end = contextual(snapshots[0]), contextual(snapshots[-1])
     assert start.min() > 1.0  # a real gap to close
     assert end.sum() <= 0.1 * start.sum(), (start, end)
+
+
+def test_each_approach_has_its_own_rule_with_named_state(dcgan):
+    """The rule is chosen once, from the config, outside the compiled loop; its state is
+    a named tuple the loop carries."""
+    z = tf.zeros([2, 8])
+    expected = {"momentum": (completion.Momentum, ("velocity",)),
+                "adam": (completion.Adam, ("mean", "square")),
+                "hmc": (completion.HMC, ())}
+    for approach, (kind, fields) in expected.items():
+        rule = completion.update_rule(CompletionConfig(approach=approach), tf.ones([2]),
+                                      tf.random.Generator.from_seed(0))
+        assert type(rule) is kind
+        assert rule.initial_state(z)._fields == fields
+    with pytest.raises(ValueError, match="approach"):
+        CompletionConfig(approach="sgd")
+    assert CompletionConfig(approach="adam").lr == 0.03 and CompletionConfig().lr == 1.0
+
+
+def test_one_random_stream_across_batches_equals_one_batch(dcgan):
+    """complete.py's batches share one SearchRandom: two batches of 2 start from the z,
+    and end at the z, of one batch of 4; HMC's draws continue rather than restart."""
+    images, mask, low = _problem(dcgan, batch=4)
+    config = CompletionConfig(n_iter=3, out_interval=2, lr=300.0)
+    whole = _search(dcgan, config, images, mask, low, seed=4)
+    random = completion.SearchRandom(4)
+    halves = [_search(dcgan, config, images[rows], mask, low, seed=random)
+              for rows in (slice(0, 2), slice(2, 4))]
+    np.testing.assert_array_equal(np.concatenate([h[0].z for h in halves]), whole[0].z)
+    np.testing.assert_allclose(np.concatenate([h[-1].z for h in halves]), whole[-1].z,
+                               rtol=1e-5, atol=1e-6)
+
+    hmc = CompletionConfig(approach="hmc", hmc_eps=0.05, hmc_L=2, n_iter=2)
+    random = completion.SearchRandom(4)
+    first = _search(dcgan, hmc, images[:2], mask, low, seed=random)
+    z0 = first[0].z
+    continued = _search(dcgan, hmc, images[:2], mask, low, z=z0, seed=random)[-1].z
+    restarted = _search(dcgan, hmc, images[:2], mask, low, z=z0, seed=4)[-1].z
+    np.testing.assert_allclose(restarted, first[-1].z, rtol=1e-5, atol=1e-6)  # same draws
+    assert not np.allclose(continued, first[-1].z)                            # new draws

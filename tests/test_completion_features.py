@@ -183,3 +183,20 @@ def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, caps
     Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(tmp_path / "wall.png")
     assert _run(trained_run, tmp_path / "x", "--align", "--nIter", 1, tmp_path / "wall.png") == 1
     assert "wall.png: no face found" in capsys.readouterr().err
+
+
+def test_a_grayscale_model_reads_the_gray_training_reads(faces16):
+    """complete.py and evaluate.py read a face for a one-channel model as training does
+    (tf.image.rgb_to_grayscale, ITU-R 601), not as the mean of R, G and B."""
+    import faces
+    import training
+
+    paths = [str(path) for path in faces16]
+    read = faces.read_faces(paths, 16, channels=1)
+    assert read.shape == (4, 16, 16, 1)
+    trained = np.stack([training.decode_image(path, 16, 1).numpy() for path in paths])
+    np.testing.assert_array_equal(utils.from_model(read), trained)
+    mean = np.stack([utils.load_rgb(path).mean(axis=2, keepdims=True) for path in paths])
+    assert np.abs(utils.from_model(read).astype(float) - mean).max() > 2   # not the mean
+    np.testing.assert_array_equal(faces.read_faces(paths, 16, channels=3),
+                                  np.stack([utils.to_model(utils.load_rgb(p)) for p in paths]))
