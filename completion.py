@@ -105,12 +105,15 @@ class Snapshot:
 class SearchRandom:
     """The search's random streams from one seed: the starting z (NumPy) and HMC's
     momenta and accept draws (TensorFlow). Passing one object to several
-    :func:`complete` calls continues both streams (complete.py's batches)."""
+    :func:`complete` calls continues both streams (complete.py's batches); those
+    calls also share their compiled search (``compiled``), so a batch does not
+    trace the loop again."""
 
     def __init__(self, seed: int | None = None):
         self.numpy = np.random.default_rng(seed)
         self.tensorflow = (tf.random.Generator.from_seed(seed) if seed is not None
                            else tf.random.Generator.from_non_deterministic_state())
+        self.compiled = {}     # (G, D, config) -> CompiledSearch
 
     def initial_z(self, batch_size: int, z_dim: int) -> np.ndarray:
         """z drawn uniformly from [-1, 1]: (B, z_dim) float32."""
@@ -118,28 +121,27 @@ class SearchRandom:
 
 
 # --------------------------------------------------------------- update rules
-# Each rule: ``initial_state(z)`` and ``step(z, state, loss, grad, iteration, loss_and_grad)
-# -> (z, state)``, traced into the compiled loop; ``iteration`` counts from 0.
+# Each rule: ``initial_state(z)`` and ``step(z, state, loss, grad, scale, iteration,
+# loss_and_grad) -> (z, state)``, traced into the compiled loop. ``scale`` (B,) is each
+# image's gradient scale (momentum only); ``iteration`` counts from 0.
 class MomentumState(NamedTuple):
     velocity: tf.Tensor          # (B, z_dim)
 
 
 class Momentum:
-    """The blog's projected gradient step with momentum (module docstring).
+    """The blog's projected gradient step with momentum (module docstring), on each
+    image's gradient times its ``scale``: ``1 / |M|`` for the loss per known value
+    (:func:`gradient_scale`), times a per-image lr factor if any."""
 
-    ``scale`` (B,) multiplies each image's gradient: ``1 / |M|`` for the loss per
-    known value (:func:`gradient_scale`), times a per-image lr factor if any.
-    """
-
-    def __init__(self, lr: float, momentum: float, scale):
-        self.lr, self.momentum, self.scale = lr, momentum, scale
+    def __init__(self, lr: float, momentum: float):
+        self.lr, self.momentum = lr, momentum
 
     def initial_state(self, z) -> MomentumState:
         return MomentumState(velocity=tf.zeros_like(z))
 
-    def step(self, z, state, loss, grad, iteration, loss_and_grad):
+    def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
         v_prev = state.velocity
-        v = self.momentum * v_prev - self.lr * (grad * self.scale[:, None])
+        v = self.momentum * v_prev - self.lr * (grad * scale[:, None])
         z = z - self.momentum * v_prev + (1.0 + self.momentum) * v
         return tf.clip_by_value(z, -1.0, 1.0), MomentumState(velocity=v)
 
@@ -158,7 +160,7 @@ class Adam:
     def initial_state(self, z) -> AdamState:
         return AdamState(mean=tf.zeros_like(z), square=tf.zeros_like(z))
 
-    def step(self, z, state, loss, grad, iteration, loss_and_grad):
+    def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
         t = tf.cast(iteration, tf.float32) + 1.0
         m = self.beta1 * state.mean + (1.0 - self.beta1) * grad
         v = self.beta2 * state.square + (1.0 - self.beta2) * grad * grad
@@ -183,7 +185,7 @@ class HMC:
     def initial_state(self, z) -> HMCState:
         return HMCState()
 
-    def step(self, z, state, loss, grad, iteration, loss_and_grad):
+    def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
         beta = self.beta * self.anneal ** tf.cast(iteration, tf.float32)
         z = hmc_update(z, loss, grad, loss_and_grad, beta, self.eps, self.num_leapfrog, self.rng)
         return z, state
@@ -214,13 +216,11 @@ def hmc_update(z, loss, grad, loss_and_grad, beta, eps, num_leapfrog, rng):
     return tf.where(accept[:, None], z, z_old)
 
 
-def update_rule(config: CompletionConfig, scale, rng):
-    """The rule of ``config.approach``, chosen once, outside the compiled loop.
-
-    ``scale`` (B,): momentum's per-image gradient scale; ``rng``: HMC's ``tf.random.Generator``.
-    """
+def update_rule(config: CompletionConfig, rng):
+    """The rule of ``config.approach``, chosen once, outside the compiled loop; ``rng``:
+    HMC's ``tf.random.Generator``."""
     if config.approach == "momentum":
-        return Momentum(config.lr, config.momentum, scale)
+        return Momentum(config.lr, config.momentum)
     if config.approach == "adam":
         return Adam(config.lr, config.beta1, config.beta2, config.eps)
     return HMC(config.hmc_beta, config.hmc_eps, config.hmc_L, config.hmc_anneal, rng)
@@ -252,7 +252,7 @@ class CompiledSearch:
         return completion_loss(self.generator, self.discriminator, z, images, mask, lowres_mask,
                                self.lam)
 
-    def _run(self, z, state, images, mask, lowres_mask, start, num_steps):
+    def _run(self, z, state, images, mask, lowres_mask, scale, start, num_steps):
         """``num_steps`` updates from iteration ``start``: (z, state, losses (T, B),
         zs (T, B, z_dim), loss at the new z (B,), G(new z))."""
         lam = tf.constant(self.lam, tf.float32)
@@ -266,7 +266,7 @@ class CompiledSearch:
             loss, grad = loss_and_grad(z)
             losses = losses.write(i, loss)
             zs = zs.write(i, z)
-            z, state = self.rule.step(z, state, loss, grad, start + i, loss_and_grad)
+            z, state = self.rule.step(z, state, loss, grad, scale, start + i, loss_and_grad)
             return i + 1, z, state, losses, zs
 
         losses = tf.TensorArray(tf.float32, size=num_steps)
@@ -309,9 +309,12 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
         else np.ones(batch, np.float32), tf.float32)
     if lr_scale is not None:
         scale *= tf.convert_to_tensor(lr_scale, tf.float32)
-    rule = update_rule(config, scale, random.tensorflow)
-    search = CompiledSearch(generator, discriminator, rule, config.lam)
-    state = rule.initial_state(z)
+    key = (generator, discriminator, config)
+    if key not in random.compiled:
+        rule = update_rule(config, random.tensorflow)
+        random.compiled[key] = CompiledSearch(generator, discriminator, rule, config.lam)
+    search = random.compiled[key]
+    state = search.rule.initial_state(z)
     empty_loss = np.zeros((0, batch), np.float32)
     empty_z = np.zeros((0, batch, generator.arch.z_dim), np.float32)
 
@@ -322,7 +325,8 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
         steps = min(config.out_interval - iteration % config.out_interval,
                     config.n_iter - iteration)
         z, state, losses, zs, loss, generated = search.run(
-            z, state, images, mask, lowres_mask, tf.constant(iteration), tf.constant(steps))
+            z, state, images, mask, lowres_mask, scale, tf.constant(iteration),
+            tf.constant(steps))
         start, iteration = iteration, iteration + steps
         yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
                        losses.numpy(), zs.numpy())

@@ -42,12 +42,13 @@ def main(argv=None):
         z = tf.constant(random.initial_z(args.batch_size, arch.z_dim))
         config = CompletionConfig()
         scale = tf.constant(gradient_scale(mask, low, arch.c_dim))
-        rule = update_rule(config, scale, random.tensorflow)
+        rule = update_rule(config, random.tensorflow)
         search = CompiledSearch(generator, discriminator, rule, config.lam)
         state = rule.initial_state(z)
 
         def run():
-            out = search.run(z, state, images, mask, low, tf.constant(0), tf.constant(args.chunk))
+            out = search.run(z, state, images, mask, low, scale, tf.constant(0),
+                             tf.constant(args.chunk))
             out[0].numpy()
 
         step = tf.function(lambda z: loss_and_gradient(generator, discriminator, z, images, mask,

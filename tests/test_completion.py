@@ -233,7 +233,7 @@ def test_each_approach_has_its_own_rule_with_named_state(dcgan):
                 "adam": (completion.Adam, ("mean", "square")),
                 "hmc": (completion.HMC, ())}
     for approach, (kind, fields) in expected.items():
-        rule = completion.update_rule(CompletionConfig(approach=approach), tf.ones([2]),
+        rule = completion.update_rule(CompletionConfig(approach=approach),
                                       tf.random.Generator.from_seed(0))
         assert type(rule) is kind
         assert rule.initial_state(z)._fields == fields
