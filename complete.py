@@ -37,6 +37,7 @@ import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
 import demo
 import faces
@@ -191,6 +192,7 @@ class Options:
         return self.outDir
 
     def search_config(self):
+        """The search's settings (:class:`completion.CompletionConfig`)."""
         from completion import CompletionConfig
 
         return CompletionConfig(
@@ -243,10 +245,9 @@ class Inputs:
     transforms: tuple = ()        # ... and N 2x3 affine maps from photo to face
 
 
-
-def rows_of(masks_: np.ndarray, rows: slice) -> np.ndarray:
-    """The masks (1 or N, ...) of the images ``rows``: (1 or B, ...)."""
-    return masks_[rows] if len(masks_) > 1 else masks_
+def rows_of(per_image: np.ndarray, rows: slice) -> np.ndarray:
+    """Masks (1 or N, ...) of the images ``rows``: (1 or B, ...); one mask serves all."""
+    return per_image[rows] if len(per_image) > 1 else per_image
 
 
 def read_or_align(options: Options, arch, log=print):
@@ -290,17 +291,21 @@ def format_log_lines(iterations: np.ndarray, losses: np.ndarray, zs: np.ndarray)
                    for i, row in zip(iterations, table))
 
 
-class OutputWriter:
-    """Writes one batch's grids and logs in a background thread, so the search never
-    waits on disk."""
+class BatchWriter:
+    """Writes one batch's grids, logs and GIF as its snapshots come, in a background
+    thread, so the search never waits on disk. A context manager: leaving it waits for
+    every write and re-raises the first failure; the GIF is written if the search ended."""
 
     def __init__(self, out_dir: str, images: np.ndarray, mask: np.ndarray,
-                 lowres_mask: np.ndarray, z_dim: int):
+                 lowres_mask: np.ndarray, z_dim: int, gif: bool = False):
         self.out_dir = out_dir
+        self.images = images
         self.count = len(images)
         self.mask = mask
         self.lowres = bool(lowres_mask.any())
         self.masked = images * mask
+        self.gif = (outputs.GifRecorder(os.path.join(out_dir, "completion.gif"),
+                                        utils.grid_shape(self.count)) if gif else None)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self.pending = []
         for name in ("hats_imgs", "completed", "logs"):
@@ -339,22 +344,39 @@ class OutputWriter:
                                               f"{snapshot.iteration:04d}.lowres.png"))
         completed = outputs.composite(self.masked, generated, self.mask)
         utils.save_grid(completed, os.path.join(self.out_dir, "completed", name))
+        if self.gif:
+            self.gif.add(outputs.composite(self.images, generated, self.mask))
 
-    def close(self) -> None:
-        """Wait for every write; re-raise the first failure."""
+    def __enter__(self) -> "BatchWriter":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
         try:
             for future in self.pending:
                 future.result()
+            if kind is None and self.gif:
+                self.gif.save()
         finally:
             self.pool.shutdown()
 
 
-def search(generator, discriminator, inputs: Inputs, options: Options, log=print) -> np.ndarray:
-    """Complete every batch of ``inputs``, writing its grids, logs (and GIF) as the search
-    goes; return the final G(z) of every image (N, S, S, C)."""
-    from tqdm import tqdm
+def search_batch(generator, discriminator, images, loss_mask, lowres_mask, config, random,
+                 restarts: int):
+    """The snapshots of one batch's search: from one random z per image, or the best of
+    ``restarts`` (:mod:`completion`)."""
+    from completion import best_of_restarts, complete
 
-    from completion import SearchRandom, best_of_restarts, complete
+    batch = (generator, discriminator, images, loss_mask, lowres_mask[None])
+    if restarts > 1:
+        return best_of_restarts(*batch, config=config, seed=random, restarts=restarts)
+    return complete(*batch, config=config, seed=random)
+
+
+def search(generator, discriminator, inputs: Inputs, options: Options, log=print) -> np.ndarray:
+    """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
+    goes, with a progress bar over the iterations; return every image's final G(z)
+    (N, S, S, C)."""
+    from completion import SearchRandom
 
     config = options.search_config()
     random = SearchRandom(options.seed)      # one stream of z (and HMC draws) for all batches
@@ -366,42 +388,26 @@ def search(generator, discriminator, inputs: Inputs, options: Options, log=print
               disable=None, dynamic_ncols=True) as progress:
         for index, start in enumerate(starts):
             rows = slice(start, start + options.batchSize)
-            images, mask = inputs.images[rows], rows_of(inputs.masks, rows)
             out_dir = (options.out_root if len(starts) == 1
                        else os.path.join(options.out_root, f"batch_{index:03d}"))
-            writer = OutputWriter(out_dir, images, mask, inputs.lowres_mask, generator.arch.z_dim)
-            gif = (outputs.GifRecorder(os.path.join(out_dir, "completion.gif"),
-                                       utils.grid_shape(len(images))) if options.gif else None)
-            search_args = (generator, discriminator, images, rows_of(loss_masks, rows),
-                           inputs.lowres_mask[None])
-            if options.nRestarts > 1:
-                snapshots = best_of_restarts(*search_args, config=config, seed=random,
-                                             restarts=options.nRestarts)
-            else:
-                snapshots = complete(*search_args, config=config, seed=random)
-            done = 0
-            try:
-                for snapshot in snapshots:
+            with BatchWriter(out_dir, inputs.images[rows], rows_of(inputs.masks, rows),
+                             inputs.lowres_mask, generator.arch.z_dim, options.gif) as writer:
+                for snapshot in search_batch(generator, discriminator, inputs.images[rows],
+                                             rows_of(loss_masks, rows), inputs.lowres_mask,
+                                             config, random, options.nRestarts):
                     writer.submit(snapshot)
-                    if gif:
-                        gif.add(outputs.composite(images, snapshot.generated, mask))
-                    progress.update(snapshot.iteration - done)
-                    done = snapshot.iteration
+                    progress.update(index * config.n_iter + snapshot.iteration - progress.n)
                     with tqdm.external_write_mode():
                         log(f"[batch {index + 1}/{len(starts)}] iteration {snapshot.iteration}/"
                             f"{config.n_iter} mean loss {snapshot.loss.mean():.4f}")
-            finally:
-                writer.close()
-            if gif:
-                gif.save()
             generated.append(snapshot.generated)
     return np.concatenate(generated)
 
 
 # ----------------------------------------------------------------- the outputs
-def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> np.ndarray:
-    """Blend (``--blend``), paste back (``--pasteBack``), write every image's completion
-    and the index; return the completions (N, S, S, C) in [-1, 1]."""
+def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> None:
+    """Paste G(z) into the holes or blend it (``--blend``), paste the faces back into
+    their photos (``--pasteBack``), and write every image's file and the index."""
     final = outputs.final_completion(inputs.images, generated, inputs.masks, blend=options.blend)
     outputs.write_per_image(options.out_root, inputs.names, final)
     outputs.write_index(options.out_root, inputs.paths, inputs.names)
@@ -412,7 +418,6 @@ def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> np.ndarra
                   zip(inputs.photos, final, face_masks, inputs.transforms)]
         outputs.write_per_image(options.out_root, inputs.names, pasted, subdir=PASTED_DIR)
         outputs.write_index(options.out_root, inputs.paths, inputs.names, subdir=PASTED_DIR)
-    return final
 
 
 @contextlib.contextmanager

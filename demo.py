@@ -85,7 +85,8 @@ def load_inputs(options, arch, log=print):
     :data:`MASK_TYPES` unless one mask is chosen."""
     import complete
 
-    write_photo(options.outDir)
+    with complete.writing(options.out_root):
+        write_photo(options.outDir)
     if not uses_mask_set(options):
         return complete.load_inputs(options, arch, log)
     images, photos, transforms = complete.read_or_align(options, arch, log)
