@@ -243,7 +243,8 @@ class CompiledSearch:
     """The two compiled functions of one search of G and D with one update rule."""
 
     def __init__(self, generator, discriminator, rule, lam: float):
-        self.generator, self.discriminator, self.rule, self.lam = generator, discriminator, rule, lam
+        self.generator, self.discriminator = generator, discriminator
+        self.rule, self.lam = rule, lam
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
         self.run = tf.function(self._run, reduce_retracing=True)
 

@@ -173,6 +173,31 @@ def evaluate(args, log=print) -> dict:
     face_masks = make_masks(args, len(paths), size)
     holes = face_masks[..., 0] < 0.5
 
+    results = fill_holes(methods, model, images, face_masks, args, log)
+    identities = {} if args.noIdentity else identity_distances(images, face_masks, results, log)
+    rows = []
+    for method in methods:
+        for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
+                                                                holes)):
+            distance = float(identities[method][index]) if identities else math.nan
+            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
+                         "identity": distance})
+    means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
+                      for figure in FIGURES} for method in methods}
+    summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
+               "checkpoint": prefix, "step": step, "means": means,
+               "options": vars(args)}
+    if identities:
+        summary["identity_threshold"] = 0.6
+        summary["masked_identity"] = float(np.mean(identities[MASKED]))
+    write_outputs(args.outDir, rows, summary, images, face_masks, results)
+    log(format_table(summary))
+    return summary
+
+
+def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
+    """{method: its results (N, S, S, C) uint8} for every method of ``methods``."""
+    truths = utils.from_model(images)
     results = {}
     for weighted in (False, True):
         wanted = [m for m in methods if m in OURS and ("weighted" in m) == weighted]
@@ -191,48 +216,38 @@ def evaluate(args, log=print) -> dict:
         elif method in SIMPLE:
             results[method] = np.stack([simple_fill(truth, mask, method)
                                         for truth, mask in zip(truths, face_masks)])
+    return {method: results[method] for method in methods}
 
-    identities = {}
-    if not args.noIdentity:
-        import identity
 
-        network = identity.IdentityModel()
+def identity_distances(images, face_masks, results: dict, log=print) -> dict:
+    """{method: (N,) identity distances to the true faces} for the results and for the
+    masked input with its hole black (:data:`MASKED`)."""
+    import identity
 
-        def descriptors(faces_):   # dlib's network takes RGB: a gray face as three channels
-            return network.descriptors(np.repeat(faces_, 3 // faces_.shape[-1], axis=-1))
+    network = identity.IdentityModel()
 
-        truth_descriptors = descriptors(truths)
-        masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
-        for method, result in [(MASKED, masked)] + [(m, results[m]) for m in methods]:
-            identities[method] = identity.distances(descriptors(result), truth_descriptors)
-        log(f"Identity distances of {len(identities)} methods computed")
+    def descriptors(faces_):   # dlib's network takes RGB: a gray face as three channels
+        return network.descriptors(np.repeat(faces_, 3 // faces_.shape[-1], axis=-1))
 
-    rows = []
-    for method in methods:
-        for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
-                                                                holes)):
-            distance = float(identities[method][index]) if identities else math.nan
-            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
-                         "identity": distance})
-    utils.atomic_write(os.path.join(args.outDir, "per_image.csv"),
+    truth_descriptors = descriptors(utils.from_model(images))
+    masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
+    identities = {method: identity.distances(descriptors(result), truth_descriptors)
+                  for method, result in [(MASKED, masked), *results.items()]}
+    log(f"Identity distances of {len(identities)} methods computed")
+    return identities
+
+
+def write_outputs(out_dir: str, rows: list[dict], summary: dict, images, face_masks,
+                  results: dict) -> None:
+    """per_image.csv, summary.json and examples.png (truth, masked, each method)."""
+    utils.atomic_write(os.path.join(out_dir, "per_image.csv"),
                        lambda path: write_table(path, rows))
-    means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
-                      for figure in FIGURES} for method in methods}
-    summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
-               "checkpoint": prefix, "step": step, "means": means,
-               "options": vars(args)}
-    if identities:
-        summary["identity_threshold"] = 0.6
-        summary["masked_identity"] = float(np.mean(identities[MASKED]))
-    utils.write_json(summary, os.path.join(args.outDir, "summary.json"))
+    utils.write_json(summary, os.path.join(out_dir, "summary.json"))
     shown = slice(0, EXAMPLES)
-    grid = [truths[shown], utils.from_model(images[shown] * face_masks[shown])]
-    grid += [results[method][shown] for method in methods]
-    count = len(truths[shown])
-    utils.save_grid(np.concatenate(grid), os.path.join(args.outDir, "examples.png"),
-                    (len(grid), count))
-    log(format_table(summary))
-    return summary
+    grid = [utils.from_model(images[shown]), utils.from_model(images[shown] * face_masks[shown])]
+    grid += list(results[method][shown] for method in results)
+    utils.save_grid(np.concatenate(grid), os.path.join(out_dir, "examples.png"),
+                    (len(grid), len(grid[0])))
 
 
 def write_table(path: str, rows: list[dict]) -> None:
