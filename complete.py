@@ -4,7 +4,14 @@
     ./complete.py ./data/your-test-data/aligned/* --outDir outputImages
     ./complete.py               # no images: the demo photo under six masks (demo.py)
 
-For each batch of up to ``--batchSize`` images it writes, as the 2016 code:
+A run has four steps, one function each: :func:`resolve` turns the flags into
+one frozen :class:`Options`; :func:`load_inputs` reads the images (or aligns
+photos, :mod:`faces`) and builds their masks (:mod:`masks`, :mod:`mask_files`)
+into :class:`Inputs`; :func:`search` completes them batch by batch
+(:func:`completion.complete`) and writes each batch's grids and logs as the
+search goes; :func:`finish` blends, pastes back and writes the per-image files
+and their index (:mod:`outputs`). For each batch of up to ``--batchSize``
+images it writes, as the 2016 code:
 
     outDir/before.png            the inputs (8 per row)
     outDir/masked.png            the inputs with the missing pixels set to 0 (gray)
@@ -24,10 +31,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import dataclasses
 import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
 import demo
 import faces
@@ -36,15 +46,11 @@ import mask_files
 import masks
 import outputs
 import precision
+import quiet
 import utils
 from errors import CompletionError, UserError
 
 PASTED_DIR = "pasted"
-MASK_TYPE = "center"          # the blog's defaults, for flags whose demo default differs
-FRACTION_MASKED = 0.2
-HALF_SIDE = "left"
-APPROACH = "momentum"
-N_ITER = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Complete the masked part of aligned face images with a trained DCGAN.",
         formatter_class=flags.DefaultsHelpFormatter)
     add = parser.add_argument
-    add("--approach", choices=("momentum", "adam", "hmc"), default=None,
-        help=f"Search over z: projected gradient descent with momentum (the blog's), Adam, or "
-             f"Hamiltonian Monte Carlo (default: {APPROACH})")
+    add("--approach", choices=("momentum", "adam", "hmc"), default="momentum",
+        help="Search over z: projected gradient descent with momentum (the blog's), Adam, or "
+             "Hamiltonian Monte Carlo")
     add("--lr", type=flags.positive_float, default=None,
-        help=f"Step size (default: {flags.DEFAULT_LR['momentum']:g} for momentum, on the loss "
-             f"per known value (see --sumLoss); {flags.DEFAULT_LR['adam']:g} for adam)")
+        help="Step size (default: the --approach's: " + ", ".join(
+            f"{lr:g} for {approach}" for approach, lr in flags.DEFAULT_LR.items() if lr)
+        + "; momentum's is on the loss per known value, see --sumLoss)")
     add("--momentum", type=flags.open_unit_interval, default=0.9, help="Momentum (momentum)")
     add("--beta1", type=flags.open_unit_interval, default=0.9, help="Adam beta1")
     add("--beta2", type=flags.open_unit_interval, default=0.999, help="Adam beta2")
@@ -67,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hmcL", type=flags.positive_int, default=100, help="HMC leapfrog steps per iteration")
     add("--hmcAnneal", type=flags.positive_float, default=1.0,
         help="Multiply hmcBeta by this after every iteration")
-    add("--nIter", type=flags.nonnegative_int, default=None,
-        help=f"Iterations of the search (default: {N_ITER}; the demo's: {demo.N_ITER})")
+    add("--nIter", type=flags.nonnegative_int, default=1000,
+        help=f"Iterations of the search (the demo's default: {demo.DEFAULTS['nIter']})")
     add("--imgSize", type=flags.image_size, default=None,
         help="Image size; default: the checkpoint's (64 for the original model). Inputs of "
              "another size are centre-cropped and resized, with a warning")
@@ -82,17 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--outDir", default="completions", help="Folder for the outputs")
     add("--outInterval", type=flags.positive_int, default=50,
         help="Write G(z) and the completion every this many iterations")
-    add("--maskType", choices=masks.MASK_TYPES, default=None,
-        help="Which pixels are missing (default: center). Without images, the demo uses "
-             "several types unless this, --maskFile or --maskDir is given")
+    add("--maskType", choices=masks.MASK_TYPES, default="center",
+        help="Which pixels are missing. Without images, the demo uses several types unless "
+             "this, --maskFile or --maskDir is given")
     add("--centerScale", type=flags.center_scale, default=0.25,
         help="center mask: the hole spans rows/columns imgSize*scale to imgSize*(1-scale)")
-    add("--fractionMasked", type=flags.unit_interval, default=None,
-        help=f"random mask: probability that a pixel is missing (default: {FRACTION_MASKED}; "
-             f"the demo's: {demo.FRACTION_MASKED})")
-    add("--halfSide", choices=masks.HALF_SIDES, default=None,
-        help=f"half mask: which half is missing (default: {HALF_SIDE}; the demo's: "
-             f"{demo.HALF_SIDE})")
+    add("--fractionMasked", type=flags.unit_interval, default=0.2,
+        help=f"random mask: probability that a pixel is missing (the demo's default: "
+             f"{demo.DEFAULTS['fractionMasked']})")
+    add("--halfSide", choices=masks.HALF_SIDES, default="left",
+        help=f"half mask: which half is missing (the demo's default: "
+             f"{demo.DEFAULTS['halfSide']})")
     add("--patternFraction", type=flags.unit_interval, default=0.25,
         help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
     add("--maskFile", default=None,
@@ -120,47 +127,166 @@ def build_parser() -> argparse.ArgumentParser:
         help="With --align: warp each completed face back into its photo (outDir/pasted/)")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
     add("--seed", type=flags.seed, default=None,
-        help="Seed for z and random masks (None: a random seed)")
+        help="Seed for z and random masks (default: a random seed)")
     add("--shard", type=flags.shard, default=None, metavar="I/N",
         help="Complete only the I-th (from 0) of N contiguous slices of the image list, into "
              "outDir/shard_I_of_N/, so N processes or machines can split a large job")
     add("--precision", choices=precision.CHOICES, default="auto",
         help=f"Compute precision of G and D: {precision.AUTO_HELP} (z, gradients and the "
              "loss stay float32; options.json records the precision used)")
+    add("--verbose", action="store_true", help=flags.VERBOSE_HELP)
     add("imgs", nargs="*", metavar="IMG",
         help="Images to complete: files, globs or folders (aligned faces, e.g. from align/). "
              "None: the demo (see demo.py)")
     return parser
 
 
-def read_images(paths: list[str], size: int, channels: int, warn=print) -> np.ndarray:
-    """Read ``paths`` as (N, size, size, channels) float32 in [-1, 1]."""
-    images, unreadable = [], []
-    for path in paths:
-        try:
-            rgb = utils.load_rgb(path)
-        except utils.ImageReadError as error:
-            unreadable.append(str(error))
-            continue
-        if rgb.shape[:2] != (size, size):
-            warn(f"warning: {path} is {rgb.shape[1]}x{rgb.shape[0]}, not {size}x{size}: "
-                 "centre-cropped and resized (align raw photos with align/ first)")
-            rgb = utils.center_crop_resize(rgb, size)
-        image = utils.to_model(rgb)
-        if channels == 1:
-            image = image.mean(axis=2, keepdims=True)
-        images.append(image)
-    if unreadable:
-        raise CompletionError("cannot read " + ("these images:\n  " if len(unreadable) > 1 else "")
-                              + "\n  ".join(unreadable))
-    return np.stack(images)
+# ---------------------------------------------------------------- the options
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Every option of a run, resolved once; named as the flags (``options.json`` is
+    this object and the checkpoint). ``imgs`` is the image list after expanding folders
+    and globs and taking the shard; ``precision`` is the one used, never ``auto``;
+    ``lr`` is the approach's default unless given; ``maskType`` None (the demo only)
+    means the demo's mask set."""
+    approach: str
+    lr: float
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    hmcBeta: float
+    hmcEps: float
+    hmcL: int
+    hmcAnneal: float
+    nIter: int
+    imgSize: int | None
+    lam: float
+    sumLoss: bool
+    checkpointDir: str
+    outDir: str
+    outInterval: int
+    maskType: str | None
+    centerScale: float
+    fractionMasked: float
+    halfSide: str
+    patternFraction: float
+    maskFile: str | None
+    maskDir: str | None
+    weighted: bool
+    weightWindow: int
+    blend: bool
+    nRestarts: int
+    gif: bool
+    align: bool
+    pasteBack: bool
+    batchSize: int
+    seed: int | None
+    shard: tuple[int, int] | None
+    precision: str
+    verbose: bool
+    imgs: tuple[str, ...]
+
+    @property
+    def out_root(self) -> str:
+        """Where this run writes: ``outDir``, or its shard's folder in it."""
+        if self.shard and self.shard[1] > 1:
+            return os.path.join(self.outDir, f"shard_{self.shard[0]}_of_{self.shard[1]}")
+        return self.outDir
+
+    def search_config(self):
+        """The search's settings (:class:`completion.CompletionConfig`)."""
+        from completion import CompletionConfig
+
+        return CompletionConfig(
+            approach=self.approach, lr=self.lr, momentum=self.momentum, beta1=self.beta1,
+            beta2=self.beta2, eps=self.eps, hmc_beta=self.hmcBeta, hmc_eps=self.hmcEps,
+            hmc_L=self.hmcL, hmc_anneal=self.hmcAnneal, lam=self.lam, n_iter=self.nIter,
+            out_interval=self.outInterval, normalize=not self.sumLoss)
 
 
-def grid_shape(count: int) -> tuple[int, int]:
-    """The original's layout: 8 images per row."""
-    return int(np.ceil(count / 8)), min(8, count)
+def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None) -> Options:
+    """Check the flags together and resolve every option once (see :class:`Options`).
+
+    ``images``: the image paths (default: ``args.imgs`` with folders and globs expanded).
+    """
+    chosen, why = precision.choose(args.precision)
+    log(f"Precision: {chosen} ({why})")          # the first line names the precision used
+    if args.pasteBack and not args.align:
+        raise CompletionError("--pasteBack needs --align (it pastes faces back into raw photos)")
+    if args.maskFile and args.maskDir:
+        raise CompletionError("pass --maskFile or --maskDir, not both")
+    if args.weightWindow % 2 == 0:
+        raise CompletionError(f"--weightWindow must be odd (a window centred on the pixel), "
+                              f"got {args.weightWindow}")
+    paths = utils.expand_image_args(args.imgs) if images is None else list(images)
+    if not paths:
+        raise CompletionError("no images given: pass image files, globs or a folder, e.g. "
+                              "'complete.py data/your-test-data/aligned/*' (or none for the demo)")
+    if args.shard:
+        total = len(paths)
+        paths = list(utils.shard_slice(paths, *args.shard))
+        if not paths:
+            log(f"Shard {args.shard[0]}/{args.shard[1]} has no images (only {total} given).")
+    missing = [path for path in paths if images is None and not os.path.exists(path)]
+    if missing:
+        raise CompletionError("no such file: " + ", ".join(missing))
+    lr = flags.DEFAULT_LR[args.approach] if args.lr is None else args.lr
+    return Options(**(vars(args) | {"precision": chosen, "lr": lr, "imgs": tuple(paths)}))
 
 
+# ----------------------------------------------------------------- the inputs
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What a run completes: N images with their masks and output names."""
+    paths: tuple[str, ...]        # the inputs, as index.csv lists them
+    names: tuple[str, ...]        # their output file names (outputs.safe_unique_names)
+    images: np.ndarray            # (N, S, S, C) in [-1, 1]: the aligned faces
+    masks: np.ndarray             # (1 or N, S, S, 1): 1 = known
+    lowres_mask: np.ndarray       # (S/8, S/8, 1): the lowres mask's known pooled pixels
+    photos: tuple = ()            # --align: N photos, uint8 RGB ...
+    transforms: tuple = ()        # ... and N 2x3 affine maps from photo to face
+
+
+def rows_of(per_image: np.ndarray, rows: slice) -> np.ndarray:
+    """Masks (1 or N, ...) of the images ``rows``: (1 or B, ...); one mask serves all."""
+    return per_image[rows] if len(per_image) > 1 else per_image
+
+
+def read_or_align(options: Options, arch, log=print):
+    """The faces to complete, (N, S, S, C) in [-1, 1], and with ``--align`` their photos
+    and transforms (else two empty tuples)."""
+    paths = list(options.imgs)
+    if not options.align:
+        return faces.read_faces(paths, arch.image_size, arch.c_dim, warn=log), (), ()
+    rgb, photos, transforms = faces.align_photos(paths, arch.image_size, log=log)
+    return faces.model_images(rgb, arch.c_dim), tuple(photos), tuple(transforms)
+
+
+def build_masks(options: Options, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(masks (1 or N, S, S, 1), lowres_mask (S/8, S/8, 1))`` of ``--maskFile``,
+    ``--maskDir`` or ``--maskType`` (random ones drawn from ``--seed``)."""
+    if options.maskFile:
+        return mask_files.load_mask(options.maskFile, size)[None], masks.no_lowres_mask(size)
+    if options.maskDir:
+        return (mask_files.masks_from_dir(options.maskDir, list(options.imgs), size),
+                masks.no_lowres_mask(size))
+    mask, lowres_mask = masks.make_mask(
+        options.maskType, size, options.centerScale, options.fractionMasked,
+        np.random.default_rng(options.seed), side=options.halfSide,
+        pattern_fraction=options.patternFraction)
+    return mask[None], lowres_mask
+
+
+def load_inputs(options: Options, arch, log=print) -> Inputs:
+    """Read (or align) every image and build its mask."""
+    images, photos, transforms = read_or_align(options, arch, log)
+    mask, lowres_mask = build_masks(options, arch.image_size)
+    return Inputs(options.imgs, tuple(outputs.safe_unique_names(options.imgs)), images, mask,
+                  lowres_mask, photos, transforms)
+
+
+# ----------------------------------------------------------------- the search
 def format_log_lines(iterations: np.ndarray, losses: np.ndarray, zs: np.ndarray) -> str:
     """Lines "iter loss z0 ... zN" for one image."""
     table = np.column_stack([losses, zs])
@@ -168,27 +294,31 @@ def format_log_lines(iterations: np.ndarray, losses: np.ndarray, zs: np.ndarray)
                    for i, row in zip(iterations, table))
 
 
-class OutputWriter:
-    """Writes one batch's outputs in a background thread, so the search never waits on disk."""
+class BatchWriter:
+    """Writes one batch's grids, logs and GIF as its snapshots come, in a background
+    thread, so the search never waits on disk. A context manager: leaving it waits for
+    every write and re-raises the first failure; the GIF is written if the search ended."""
 
     def __init__(self, out_dir: str, images: np.ndarray, mask: np.ndarray,
-                 lowres_mask: np.ndarray, z_dim: int):
+                 lowres_mask: np.ndarray, z_dim: int, gif: bool = False):
         self.out_dir = out_dir
+        self.images = images
         self.count = len(images)
-        self.shape = grid_shape(self.count)
         self.mask = mask
         self.lowres = bool(lowres_mask.any())
         self.masked = images * mask
+        self.gif = (outputs.GifRecorder(os.path.join(out_dir, "completion.gif"),
+                                        utils.grid_shape(self.count)) if gif else None)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self.pending = []
         for name in ("hats_imgs", "completed", "logs"):
             os.makedirs(os.path.join(out_dir, name), exist_ok=True)
-        utils.save_grid(images, os.path.join(out_dir, "before.png"), self.shape)
-        utils.save_grid(self.masked, os.path.join(out_dir, "masked.png"), self.shape)
+        utils.save_grid(images, os.path.join(out_dir, "before.png"))
+        utils.save_grid(self.masked, os.path.join(out_dir, "masked.png"))
         if self.lowres:
             preview = masks.lowres_preview(images) * np.repeat(
                 np.repeat(lowres_mask, masks.LOWRES_FACTOR, 0), masks.LOWRES_FACTOR, 1)
-            utils.save_grid(preview, os.path.join(out_dir, "lowres.png"), self.shape)
+            utils.save_grid(preview, os.path.join(out_dir, "lowres.png"))
         header = "iter loss " + " ".join(f"z{i}" for i in range(z_dim)) + "\n"
         for index in range(self.count):
             with open(self.log_path(index), "w") as handle:
@@ -210,172 +340,150 @@ class OutputWriter:
                                                   snapshot.history_z[:, index]))
         name = f"{snapshot.iteration:04d}.png"
         generated = snapshot.generated
-        utils.save_grid(generated, os.path.join(self.out_dir, "hats_imgs", name), self.shape)
+        utils.save_grid(generated, os.path.join(self.out_dir, "hats_imgs", name))
         if self.lowres:
             low = masks.lowres_preview(generated)
             utils.save_grid(low, os.path.join(self.out_dir, "hats_imgs",
-                                              f"{snapshot.iteration:04d}.lowres.png"), self.shape)
+                                              f"{snapshot.iteration:04d}.lowres.png"))
         completed = outputs.composite(self.masked, generated, self.mask)
-        utils.save_grid(completed, os.path.join(self.out_dir, "completed", name), self.shape)
+        utils.save_grid(completed, os.path.join(self.out_dir, "completed", name))
+        if self.gif:
+            self.gif.add(outputs.composite(self.images, generated, self.mask))
 
-    def close(self) -> None:
-        """Wait for every write; re-raise the first failure."""
+    def __enter__(self) -> "BatchWriter":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
         try:
             for future in self.pending:
                 future.result()
+            if kind is None and self.gif:
+                self.gif.save()
         finally:
             self.pool.shutdown()
 
 
-def run(args, log=print) -> int:
-    """Complete ``args.imgs``, or with no images the demo photo (:mod:`demo`)."""
-    import checkpoints  # TensorFlow loads here
-    from completion import CompletionConfig, Completer, best_of_restarts
+def search_batch(generator, discriminator, images, loss_mask, lowres_mask, config, random,
+                 restarts: int):
+    """The snapshots of one batch's search: from one random z per image, or the best of
+    ``restarts`` (:mod:`completion`)."""
+    from completion import best_of_restarts, complete
 
-    # The first line and options.json name the precision used, never "auto".
-    args.precision, why = precision.choose(args.precision)
-    log(f"Precision: {args.precision} ({why})")
-    demo_mode = not args.imgs
-    if demo_mode:
-        demo.configure(args, log=log)
-    else:
-        args.maskType = args.maskType or MASK_TYPE
-        args.fractionMasked = FRACTION_MASKED if args.fractionMasked is None else args.fractionMasked
-        args.halfSide = args.halfSide or HALF_SIDE
-    args.approach = args.approach or APPROACH
-    if args.lr is None:
-        args.lr = flags.DEFAULT_LR[args.approach]
-    if args.nIter is None:
-        args.nIter = demo.N_ITER if demo_mode else N_ITER
-    if args.pasteBack and not args.align:
-        raise CompletionError("--pasteBack needs --align (it pastes faces back into raw photos)")
-    if args.maskFile and args.maskDir:
-        raise CompletionError("pass --maskFile or --maskDir, not both")
-    if args.weightWindow % 2 == 0:
-        raise CompletionError(f"--weightWindow must be odd (a window centred on the pixel), "
-                              f"got {args.weightWindow}")
-    paths = utils.expand_image_args(args.imgs)
-    if not paths and not demo_mode:
-        raise CompletionError("no images given: pass image files, globs or a folder, e.g. "
-                              "'complete.py data/your-test-data/aligned/*' (or none for the demo)")
-    shard_index, shard_count = args.shard or (0, 1)
-    if shard_count > 1:
-        total = len(paths)
-        paths = list(utils.shard_slice(paths, shard_index, shard_count))
-        if not paths:
-            log(f"Shard {shard_index}/{shard_count} has no images (only {total} given).")
-            return 0
-    missing = [path for path in paths if not os.path.exists(path)]
-    if missing:
-        raise CompletionError("no such file: " + ", ".join(missing))
-    problem = utils.ensure_writable_dir(args.outDir)
+    batch = (generator, discriminator, images, loss_mask, lowres_mask[None])
+    if restarts > 1:
+        return best_of_restarts(*batch, config=config, seed=random, restarts=restarts)
+    return complete(*batch, config=config, seed=random)
+
+
+def search(generator, discriminator, inputs: Inputs, options: Options, log=print) -> np.ndarray:
+    """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
+    goes, with a progress bar over the iterations; return every image's final G(z)
+    (N, S, S, C)."""
+    from completion import SearchRandom
+
+    config = options.search_config()
+    random = SearchRandom(options.seed)      # one stream of z (and HMC draws) for all batches
+    loss_masks = (masks.importance_weights(inputs.masks, options.weightWindow)
+                  if options.weighted else inputs.masks)
+    starts = range(0, len(inputs.images), options.batchSize)
+    generated = []
+    with tqdm(total=len(starts) * config.n_iter, unit="it", desc="Completing",
+              disable=None, dynamic_ncols=True) as progress:
+        for index, start in enumerate(starts):
+            rows = slice(start, start + options.batchSize)
+            out_dir = (options.out_root if len(starts) == 1
+                       else os.path.join(options.out_root, f"batch_{index:03d}"))
+            with BatchWriter(out_dir, inputs.images[rows], rows_of(inputs.masks, rows),
+                             inputs.lowres_mask, generator.arch.z_dim, options.gif) as writer:
+                for snapshot in search_batch(generator, discriminator, inputs.images[rows],
+                                             rows_of(loss_masks, rows), inputs.lowres_mask,
+                                             config, random, options.nRestarts):
+                    writer.submit(snapshot)
+                    progress.update(index * config.n_iter + snapshot.iteration - progress.n)
+                    with tqdm.external_write_mode():
+                        log(f"[batch {index + 1}/{len(starts)}] iteration {snapshot.iteration}/"
+                            f"{config.n_iter} mean loss {snapshot.loss.mean():.4f}")
+            generated.append(snapshot.generated)
+    return np.concatenate(generated)
+
+
+# ----------------------------------------------------------------- the outputs
+def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> None:
+    """Paste G(z) into the holes or blend it (``--blend``), paste the faces back into
+    their photos (``--pasteBack``), and write every image's file and the index."""
+    final = outputs.final_completion(inputs.images, generated, inputs.masks, blend=options.blend)
+    outputs.write_per_image(options.out_root, inputs.names, final)
+    outputs.write_index(options.out_root, inputs.paths, inputs.names)
+    if options.pasteBack:
+        face_masks = np.broadcast_to(inputs.masks, final.shape[:3] + (1,))
+        pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform)
+                  for photo, face, face_mask, transform in
+                  zip(inputs.photos, final, face_masks, inputs.transforms)]
+        outputs.write_per_image(options.out_root, inputs.names, pasted, subdir=PASTED_DIR)
+        outputs.write_index(options.out_root, inputs.paths, inputs.names, subdir=PASTED_DIR)
+
+
+@contextlib.contextmanager
+def writing(out_dir: str):
+    """Report a failed write (a full disk, a permission) as one error naming the folder."""
+    try:
+        yield
+    except OSError as error:
+        raise CompletionError(f"cannot write outputs to '{out_dir}': "
+                              f"{error.strerror or error}") from error
+
+
+def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
+    """Check, load the model, ``load(options, arch, log) -> Inputs``, search, finish, then
+    ``extra(options, inputs, generated, log)`` if given (the demo's figure)."""
+    import checkpoints  # TensorFlow loads here
+    from completion import networks
+
+    if not options.imgs:
+        return 0                                  # an empty shard (resolve said so)
+    problem = utils.ensure_writable_dir(options.outDir)
     if problem:
         raise CompletionError(f"--outDir: {problem}")
-    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision, warn=log)
-    arch = dcgan.arch
+    model, prefix = checkpoints.load_for_completion(options.checkpointDir, options.precision,
+                                                    warn=log)
+    arch = model.arch
     log(f"Loaded {prefix}: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, "
-        f"precision {dcgan.precision}")
-    if args.imgSize is not None and args.imgSize != arch.image_size:
+        f"precision {model.precision}")
+    if options.imgSize is not None and options.imgSize != arch.image_size:
         raise CompletionError(
-            f"--imgSize {args.imgSize} does not match the checkpoint in '{args.checkpointDir}', "
-            f"which was trained at {arch.image_size}x{arch.image_size}: drop --imgSize or pass "
-            "another --checkpointDir")
-    if demo_mode:
-        paths = [demo.write_photo(args.outDir)]
-    if args.align:
-        faces_rgb, photos, transforms = faces.align_photos(paths, arch.image_size, log=log)
-        images = utils.to_model(faces_rgb)
-        if arch.c_dim == 1:
-            images = images.mean(axis=3, keepdims=True)
-    else:
-        images = read_images(paths, arch.image_size, arch.c_dim, warn=log)
-
-    rng = np.random.default_rng(args.seed)
-    names = outputs.safe_unique_names(paths)
-    if demo_mode and demo.uses_mask_set(args):
-        labels, mask, lowres_mask = demo.mask_set(args, arch.image_size, rng)
-        count = len(labels)
-        paths, photos, transforms = paths * count, photos * count, transforms * count
-        images = np.repeat(images, count, axis=0)
-        names = demo.output_names(names[0], labels)
-    else:
-        mask, lowres_mask = masks.make_mask(args.maskType, arch.image_size, args.centerScale,
-                                            args.fractionMasked, rng, side=args.halfSide,
-                                            pattern_fraction=args.patternFraction)
-        mask = mask[None]                                            # (1 or N, S, S, 1)
-        if args.maskFile:
-            mask = mask_files.load_mask(args.maskFile, arch.image_size)[None]
-        elif args.maskDir:
-            mask = mask_files.masks_from_dir(args.maskDir, paths, arch.image_size)
-    loss_mask = masks.importance_weights(mask, args.weightWindow) if args.weighted else mask
-    config = CompletionConfig(
-        approach=args.approach, lr=args.lr, momentum=args.momentum, beta1=args.beta1,
-        beta2=args.beta2, eps=args.eps, hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps,
-        hmc_L=args.hmcL, hmc_anneal=args.hmcAnneal, lam=args.lam, n_iter=args.nIter,
-        out_interval=args.outInterval, normalize=not args.sumLoss)
-    completer = Completer(dcgan, config, seed=args.seed)
-
-    out_root = args.outDir
-    if shard_count > 1:
-        out_root = os.path.join(args.outDir, f"shard_{shard_index}_of_{shard_count}")
-    utils.write_json(vars(args) | {"imgs": paths, "checkpoint": prefix},
-                     os.path.join(out_root, "options.json"))
-
-    generated = []
-    batch_count = int(np.ceil(len(paths) / args.batchSize))
-    for batch_index, start in enumerate(range(0, len(paths), args.batchSize)):
-        batch = images[start:start + args.batchSize]
-        out_dir = (out_root if batch_count == 1
-                   else os.path.join(out_root, f"batch_{batch_index:03d}"))
-        rows = slice(start, start + args.batchSize)
-        batch_mask = mask[rows] if len(mask) > 1 else mask
-        batch_loss_mask = loss_mask[rows] if len(loss_mask) > 1 else loss_mask
-        writer = OutputWriter(out_dir, batch, batch_mask, lowres_mask, arch.z_dim)
-        gif = outputs.GifRecorder(os.path.join(out_dir, "completion.gif"),
-                                  writer.shape) if args.gif else None
-        if args.nRestarts > 1:
-            snapshots = best_of_restarts(completer, batch, batch_loss_mask, lowres_mask[None],
-                                         args.nRestarts)
-        else:
-            snapshots = completer.complete(batch, batch_loss_mask, lowres_mask[None])
-        try:
-            for snapshot in snapshots:
-                writer.submit(snapshot)
-                if gif:
-                    gif.add(outputs.composite(batch, snapshot.generated, batch_mask))
-                log(f"[batch {batch_index + 1}/{batch_count}] iteration "
-                    f"{snapshot.iteration}/{config.n_iter} mean loss {snapshot.loss.mean():.4f}")
-        finally:
-            writer.close()
-        if gif:
-            gif.save()
-        generated.append(snapshot.generated)
-        final = outputs.final_completion(batch, snapshot.generated, batch_mask, blend=args.blend)
-        outputs.write_per_image(out_root, names[rows], final)
-        if args.pasteBack:
-            pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform)
-                      for photo, face, face_mask, transform in
-                      zip(photos[rows], final, np.broadcast_to(batch_mask, final.shape[:3] + (1,)),
-                          transforms[rows])]
-            outputs.write_per_image(out_root, names[rows], pasted, subdir=PASTED_DIR)
-    outputs.write_index(out_root, paths, names)
-    if args.pasteBack:
-        outputs.write_index(out_root, paths, names, subdir=PASTED_DIR)
-    if demo_mode:
-        demo.write_results(out_root, names, images, mask, np.concatenate(generated), log=log)
-    log(f"Wrote completions of {len(paths)} image(s) to {out_root}")
+            f"--imgSize {options.imgSize} does not match the checkpoint in "
+            f"'{options.checkpointDir}', which was trained at {arch.image_size}x"
+            f"{arch.image_size}: drop --imgSize or pass another --checkpointDir")
+    inputs = load(options, arch, log)
+    with writing(options.out_root):
+        utils.write_json(dataclasses.asdict(options) | {"imgs": list(inputs.paths),
+                                                        "checkpoint": prefix},
+                         os.path.join(options.out_root, "options.json"))
+        generated = search(*networks(model), inputs, options, log)
+        finish(inputs, generated, options)
+        if extra:
+            extra(options, inputs, generated, log)
+    log(f"Wrote completions of {len(inputs.images)} image(s) to {options.out_root}")
     return 0
+
+
+def run_command(job, args) -> int:
+    """``job(args, log)`` with user errors and I/O failures as one line and exit code 1."""
+    quiet.quiet_tensorflow(args.verbose)
+    try:
+        return job(args, lambda line: print(line, flush=True))
+    except UserError as error:
+        return flags.fail(str(error))
+    except OSError as error:       # writes are reported by writing(); this is a read
+        return flags.fail(f"cannot read {error.filename or 'an input'}: "
+                          f"{error.strerror or error}")
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    flags.quiet_tensorflow()
-    try:
-        return run(args, log=lambda line: print(line, flush=True))
-    except UserError as error:
-        return flags.fail(str(error))
-    except OSError as error:
-        return flags.fail(f"cannot write outputs to '{args.outDir}': {error}")
+    if not args.imgs:
+        return demo.main(argv)
+    return run_command(lambda args, log: run(resolve(args, log), log), args)
 
 
 if __name__ == "__main__":

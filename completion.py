@@ -1,11 +1,11 @@
 """Completion: search the latent space for the z whose G(z) fits the known pixels.
 
 Yeh, Chen et al., "Semantic Image Inpainting with Perceptual and Contextual
-Losses", Sec. 3.3: minimise ``L(z) = contextual(z) + lam * perceptual(z)`` over
-z in [-1, 1]^z_dim, then paste G(z) into the hole. Three searches, as in the
-2016 repository:
+Losses", Sec. 3.3: minimise ``L(z) = contextual(z) + lam * perceptual(z)``
+(:func:`model.completion_loss`) over z in [-1, 1]^z_dim, then paste G(z) into
+the hole. Three update rules, as in the 2016 repository, one class each:
 
-* ``momentum`` (default, the blog's): projected gradient descent with
+* :class:`Momentum` (default, the blog's): projected gradient descent with
   Nesterov-style momentum, exactly as the blog writes it::
 
       v_prev = v
@@ -23,36 +23,45 @@ z in [-1, 1]^z_dim, then paste G(z) into the hole. Three searches, as in the
   fits every mask and image size. ``normalize=False`` (``--sumLoss``) is the
   blog's scale.
 
-* ``adam``: Adam on z (the repository's later default and the paper's), then clip.
-* ``hmc``: Hamiltonian Monte Carlo with ``hmcL`` leapfrog steps of size
-  ``hmcEps`` on the energy ``hmcBeta * L(z)``, a Metropolis accept/reject per
-  image, and ``hmcBeta`` multiplied by ``hmcAnneal`` after every iteration.
+* :class:`Adam`: Adam on z (the repository's later default and the paper's), then clip.
+* :class:`HMC`: Hamiltonian Monte Carlo with ``hmc_L`` leapfrog steps of size
+  ``hmc_eps`` on the energy ``hmc_beta * L(z)``, a Metropolis accept/reject per
+  image, and ``hmc_beta`` multiplied by ``hmc_anneal`` after every iteration.
 
-:class:`Completer` runs many iterations per compiled call (a ``tf.while_loop``)
-between output intervals and returns the per-iteration losses and z's for the
-logs, so Python does no work per iteration. It yields :class:`Snapshot` at
-iteration 0, every ``out_interval`` iterations, and after the last one.
-:func:`best_of_restarts` runs several random starts per image and keeps the
-one with the lowest final loss (``--nRestarts``).
+:func:`complete` is the search, in the shape of stylegan2-ada's ``project()``:
+it takes G, D, the images, the mask, a :class:`CompletionConfig` and a seed (or
+a starting z), does no I/O, and yields a :class:`Snapshot` at iteration 0,
+every ``out_interval`` iterations and after the last one. ``out_interval`` is
+only a chunk size: that many iterations run in one compiled ``tf.while_loop``
+call, which also returns every iteration's loss and z for the logs, so Python
+does no work per iteration. :func:`best_of_restarts` runs several random starts
+per image and keeps the one with the lowest final loss (``--nRestarts``).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from masks import LOWRES_FACTOR
+import masks
+from flags import DEFAULT_LR  # defined without TensorFlow, for --help
+from model import completion_loss, loss_and_gradient
 
 APPROACHES = ("momentum", "adam", "hmc")
-from flags import DEFAULT_LR  # noqa: E402  (defined without TensorFlow, for --help)
 
 
-@dataclasses.dataclass
+def networks(model) -> tuple:
+    """(G, D) to complete with, from a loaded model (:func:`checkpoints.load_for_completion`)."""
+    return model.generator, model.discriminator
+
+
+@dataclasses.dataclass(frozen=True)
 class CompletionConfig:
+    """The search's settings; ``lr`` None means ``DEFAULT_LR[approach]`` (resolved here)."""
     approach: str = "momentum"
-    lr: float | None = None   # None: DEFAULT_LR[approach]
+    lr: float | None = None
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -63,19 +72,19 @@ class CompletionConfig:
     hmc_anneal: float = 1.0
     lam: float = 0.1
     n_iter: int = 1000
-    out_interval: int = 50
+    out_interval: int = 50    # iterations per compiled call, and between snapshots
     normalize: bool = True    # momentum: step on the loss per known value (see above)
 
     def __post_init__(self):
         if self.approach not in APPROACHES:
             raise ValueError(f"approach must be one of {APPROACHES}, got {self.approach!r}")
         if self.lr is None:
-            self.lr = DEFAULT_LR[self.approach]
+            object.__setattr__(self, "lr", DEFAULT_LR[self.approach])
         if self.n_iter < 0 or self.out_interval < 1 or self.hmc_L < 1:
             raise ValueError("n_iter must be >= 0, out_interval and hmc_L >= 1")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Snapshot:
     """State after ``iteration`` updates, and what happened since the last snapshot."""
     iteration: int
@@ -86,25 +95,100 @@ class Snapshot:
     history_loss: np.ndarray     # (T, B): loss at each iteration before its update
     history_z: np.ndarray        # (T, B, z_dim): z at each iteration before its update
 
+    def rows(self, chosen: np.ndarray) -> "Snapshot":
+        """The same snapshot for the images ``chosen`` (indices into the batch)."""
+        return Snapshot(self.iteration, self.z[chosen], self.generated[chosen],
+                        self.loss[chosen], self.history_start, self.history_loss[:, chosen],
+                        self.history_z[:, chosen])
+
+
+class SearchRandom:
+    """The search's random streams from one seed: the starting z (NumPy) and HMC's
+    momenta and accept draws (TensorFlow). Passing one object to several
+    :func:`complete` calls continues both streams (complete.py's batches); those
+    calls also share their compiled search (``compiled``), so a batch does not
+    trace the loop again."""
+
+    def __init__(self, seed: int | None = None):
+        self.numpy = np.random.default_rng(seed)
+        self.tensorflow = (tf.random.Generator.from_seed(seed) if seed is not None
+                           else tf.random.Generator.from_non_deterministic_state())
+        self.compiled = {}     # (G, D, config) -> CompiledSearch
+
+    def initial_z(self, batch_size: int, z_dim: int) -> np.ndarray:
+        """z drawn uniformly from [-1, 1]: (B, z_dim) float32."""
+        return self.numpy.uniform(-1.0, 1.0, (batch_size, z_dim)).astype(np.float32)
+
 
 # --------------------------------------------------------------- update rules
-def momentum_update(z, v, grad, lr, momentum):
-    """The blog's projected gradient step with momentum. Returns (z, v)."""
-    v_prev = v
-    v = momentum * v - lr * grad
-    z = z - momentum * v_prev + (1.0 + momentum) * v
-    return tf.clip_by_value(z, -1.0, 1.0), v
+# Each rule: ``initial_state(z)`` and ``step(z, state, loss, grad, scale, iteration,
+# loss_and_grad) -> (z, state)``, traced into the compiled loop. ``scale`` (B,) is each
+# image's gradient scale (momentum only); ``iteration`` counts from 0.
+class MomentumState(NamedTuple):
+    velocity: tf.Tensor          # (B, z_dim)
 
 
-def adam_update(z, m, v, grad, step, lr, beta1, beta2, eps):
-    """One Adam step on z (``step`` counts from 0), then clip. Returns (z, m, v)."""
-    t = tf.cast(step, tf.float32) + 1.0
-    m = beta1 * m + (1.0 - beta1) * grad
-    v = beta2 * v + (1.0 - beta2) * grad * grad
-    m_hat = m / (1.0 - beta1 ** t)
-    v_hat = v / (1.0 - beta2 ** t)
-    z = z - lr * m_hat / (tf.sqrt(v_hat) + eps)
-    return tf.clip_by_value(z, -1.0, 1.0), m, v
+class Momentum:
+    """The blog's projected gradient step with momentum (module docstring), on each
+    image's gradient times its ``scale``: ``1 / |M|`` for the loss per known value
+    (:func:`gradient_scale`), times a per-image lr factor if any."""
+
+    def __init__(self, lr: float, momentum: float):
+        self.lr, self.momentum = lr, momentum
+
+    def initial_state(self, z) -> MomentumState:
+        return MomentumState(velocity=tf.zeros_like(z))
+
+    def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
+        v_prev = state.velocity
+        v = self.momentum * v_prev - self.lr * (grad * scale[:, None])
+        z = z - self.momentum * v_prev + (1.0 + self.momentum) * v
+        return tf.clip_by_value(z, -1.0, 1.0), MomentumState(velocity=v)
+
+
+class AdamState(NamedTuple):
+    mean: tf.Tensor              # m: moving average of the gradient (B, z_dim)
+    square: tf.Tensor            # v: moving average of its square (B, z_dim)
+
+
+class Adam:
+    """One Adam step on z (Kingma and Ba, bias-corrected), then clip."""
+
+    def __init__(self, lr: float, beta1: float, beta2: float, eps: float):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+
+    def initial_state(self, z) -> AdamState:
+        return AdamState(mean=tf.zeros_like(z), square=tf.zeros_like(z))
+
+    def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
+        t = tf.cast(iteration, tf.float32) + 1.0
+        m = self.beta1 * state.mean + (1.0 - self.beta1) * grad
+        v = self.beta2 * state.square + (1.0 - self.beta2) * grad * grad
+        m_hat = m / (1.0 - self.beta1 ** t)
+        v_hat = v / (1.0 - self.beta2 ** t)
+        z = z - self.lr * m_hat / (tf.sqrt(v_hat) + self.eps)
+        return tf.clip_by_value(z, -1.0, 1.0), AdamState(mean=m, square=v)
+
+
+class HMCState(NamedTuple):
+    """HMC keeps nothing between iterations: each one draws fresh momenta."""
+
+
+class HMC:
+    """One HMC proposal per image per iteration, accepted or rejected per image, at the
+    inverse temperature ``beta * anneal ** iteration``; ``rng`` is a ``tf.random.Generator``."""
+
+    def __init__(self, beta: float, eps: float, num_leapfrog: int, anneal: float, rng):
+        self.beta, self.eps, self.num_leapfrog, self.anneal = beta, eps, num_leapfrog, anneal
+        self.rng = rng
+
+    def initial_state(self, z) -> HMCState:
+        return HMCState()
+
+    def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
+        beta = self.beta * self.anneal ** tf.cast(iteration, tf.float32)
+        z = hmc_update(z, loss, grad, loss_and_grad, beta, self.eps, self.num_leapfrog, self.rng)
+        return z, state
 
 
 def hmc_update(z, loss, grad, loss_and_grad, beta, eps, num_leapfrog, rng):
@@ -132,6 +216,16 @@ def hmc_update(z, loss, grad, loss_and_grad, beta, eps, num_leapfrog, rng):
     return tf.where(accept[:, None], z, z_old)
 
 
+def update_rule(config: CompletionConfig, rng):
+    """The rule of ``config.approach``, chosen once, outside the compiled loop; ``rng``:
+    HMC's ``tf.random.Generator``."""
+    if config.approach == "momentum":
+        return Momentum(config.lr, config.momentum)
+    if config.approach == "adam":
+        return Adam(config.lr, config.beta1, config.beta2, config.eps)
+    return HMC(config.hmc_beta, config.hmc_eps, config.hmc_L, config.hmc_anneal, rng)
+
+
 def gradient_scale(mask, lowres_mask, channels: int) -> np.ndarray:
     """(B,) ``1 / |M|``: one over the known values of each image's loss (mask and lowres
     mask summed over pixels and channels; 1 if nothing is known)."""
@@ -144,107 +238,104 @@ def gradient_scale(mask, lowres_mask, channels: int) -> np.ndarray:
     return (1.0 / np.maximum(total, 1.0)).astype(np.float32)
 
 
-# ------------------------------------------------------------------- the loop
-class Completer:
-    """Runs a completion search with a :class:`model.DCGAN`; see the module docstring."""
+# ------------------------------------------------------------------ the search
+class CompiledSearch:
+    """The two compiled functions of one search of G and D with one update rule."""
 
-    def __init__(self, dcgan, config: CompletionConfig = CompletionConfig(), seed: int | None = None):
-        self.dcgan = dcgan
-        self.config = config
-        self.seed = seed
-        self.np_rng = np.random.default_rng(seed)
-        self.tf_rng = (tf.random.Generator.from_seed(seed) if seed is not None
-                       else tf.random.Generator.from_non_deterministic_state())
-        self._run = tf.function(self._run_eager, reduce_retracing=True)
-        self._evaluate = tf.function(self._evaluate_eager, reduce_retracing=True)
+    def __init__(self, generator, discriminator, rule, lam: float):
+        self.generator, self.discriminator = generator, discriminator
+        self.rule, self.lam = rule, lam
+        self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.run = tf.function(self._run, reduce_retracing=True)
 
-    def _evaluate_eager(self, z, images, mask, lowres_mask):
-        return self.dcgan.completion_loss(z, images, mask, lowres_mask, self.config.lam)
+    def _evaluate(self, z, images, mask, lowres_mask):
+        """(loss (B,), G(z)) at z."""
+        return completion_loss(self.generator, self.discriminator, z, images, mask, lowres_mask,
+                               self.lam)
 
-    def _run_eager(self, z, state_a, state_b, images, mask, lowres_mask, start, num_steps,
-                   grad_scale):
-        """``num_steps`` updates from iteration ``start``; returns the new state and history."""
-        config = self.config
-        lam = tf.constant(config.lam, tf.float32)
+    def _run(self, z, state, images, mask, lowres_mask, scale, start, num_steps):
+        """``num_steps`` updates from iteration ``start``: (z, state, losses (T, B),
+        zs (T, B, z_dim), loss at the new z (B,), G(new z))."""
+        lam = tf.constant(self.lam, tf.float32)
 
         def loss_and_grad(z):
-            loss, grad, _ = self.dcgan.loss_and_gradient(z, images, mask, lowres_mask, lam)
+            loss, grad, _ = loss_and_gradient(self.generator, self.discriminator, z, images,
+                                              mask, lowres_mask, lam)
             return loss, grad
 
-        def body(i, z, a, b, losses, zs):
+        def body(i, z, state, losses, zs):
             loss, grad = loss_and_grad(z)
             losses = losses.write(i, loss)
             zs = zs.write(i, z)
-            step = start + i
-            if config.approach == "momentum":
-                z, a = momentum_update(z, a, grad * grad_scale[:, None], config.lr,
-                                       config.momentum)
-            elif config.approach == "adam":
-                z, a, b = adam_update(z, a, b, grad, step, config.lr, config.beta1, config.beta2,
-                                      config.eps)
-            else:
-                beta = config.hmc_beta * config.hmc_anneal ** tf.cast(step, tf.float32)
-                z = hmc_update(z, loss, grad, loss_and_grad, beta, config.hmc_eps, config.hmc_L,
-                               self.tf_rng)
-            return i + 1, z, a, b, losses, zs
+            z, state = self.rule.step(z, state, loss, grad, scale, start + i, loss_and_grad)
+            return i + 1, z, state, losses, zs
 
         losses = tf.TensorArray(tf.float32, size=num_steps)
         zs = tf.TensorArray(tf.float32, size=num_steps)
-        _, z, state_a, state_b, losses, zs = tf.while_loop(
-            lambda i, *_: i < num_steps, body,
-            (tf.constant(0), z, state_a, state_b, losses, zs))
-        loss, generated = self._evaluate_eager(z, images, mask, lowres_mask)
-        return z, state_a, state_b, losses.stack(), zs.stack(), loss, generated
-
-    def initial_z(self, batch_size: int) -> np.ndarray:
-        """z drawn uniformly from [-1, 1] (B, z_dim)."""
-        return self.np_rng.uniform(-1.0, 1.0, (batch_size, self.dcgan.arch.z_dim)).astype(np.float32)
-
-    def complete(self, images, mask, lowres_mask=None, z=None,
-                 lr_scale=None) -> Iterator[Snapshot]:
-        """Search z for a batch; yield a :class:`Snapshot` at each output point.
-
-        images (B, S, S, C) in [-1, 1]; mask (B or 1, S, S, 1 or C), 1 = known;
-        lowres_mask (B or 1, S/8, S/8, 1 or C) or None; z (B, z_dim) or None;
-        lr_scale (B,) or None: momentum only, each image's lr is ``lr * lr_scale``
-        (so one batch can try several step sizes: ``bench/sweep_search.py``).
-        """
-        config = self.config
-        arch = self.dcgan.arch
-        images = tf.convert_to_tensor(images, tf.float32)
-        batch = int(images.shape[0])
-        mask = tf.convert_to_tensor(np.broadcast_to(mask, (batch, *np.shape(mask)[-3:])), tf.float32)
-        if lowres_mask is None:
-            low = arch.image_size // LOWRES_FACTOR
-            lowres_mask = np.zeros((1, low, low, 1), np.float32)
-        lowres_mask = tf.convert_to_tensor(
-            np.broadcast_to(lowres_mask, (batch, *np.shape(lowres_mask)[-3:])), tf.float32)
-        z = tf.convert_to_tensor(self.initial_z(batch) if z is None else z, tf.float32)
-        grad_scale = tf.convert_to_tensor(
-            gradient_scale(mask, lowres_mask, images.shape[-1]) if config.normalize
-            else np.ones(batch, np.float32), tf.float32)
-        if lr_scale is not None:
-            grad_scale *= tf.convert_to_tensor(lr_scale, tf.float32)
-        state_a = tf.zeros_like(z)
-        state_b = tf.zeros_like(z)
-        empty_loss = np.zeros((0, batch), np.float32)
-        empty_z = np.zeros((0, batch, arch.z_dim), np.float32)
-
+        _, z, state, losses, zs = tf.while_loop(lambda i, *_: i < num_steps, body,
+                                                (tf.constant(0), z, state, losses, zs))
         loss, generated = self._evaluate(z, images, mask, lowres_mask)
-        yield Snapshot(0, z.numpy(), generated.numpy(), loss.numpy(), 0, empty_loss, empty_z)
-        iteration = 0
-        while iteration < config.n_iter:
-            steps = min(config.out_interval - iteration % config.out_interval,
-                        config.n_iter - iteration)
-            z, state_a, state_b, losses, zs, loss, generated = self._run(
-                z, state_a, state_b, images, mask, lowres_mask,
-                tf.constant(iteration), tf.constant(steps), grad_scale)
-            start, iteration = iteration, iteration + steps
-            yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
-                           losses.numpy(), zs.numpy())
+        return z, state, losses.stack(), zs.stack(), loss, generated
 
 
-def best_of_restarts(completer: Completer, images, mask, lowres_mask=None,
+def complete(generator, discriminator, images, mask, lowres_mask=None, *,
+             config: CompletionConfig = CompletionConfig(), z=None,
+             seed: int | SearchRandom | None = None, lr_scale=None) -> Iterator[Snapshot]:
+    """Search z for a batch; yield a :class:`Snapshot` at each output point.
+
+    images (B, S, S, C) in [-1, 1]; mask (B or 1, S, S, 1 or C), 1 = known (or the
+    importance weight); lowres_mask (B or 1, S/8, S/8, 1 or C), None: no lowres term;
+    z (B, z_dim), None: drawn from ``seed``; seed: an int, None (a random one) or a
+    :class:`SearchRandom` whose streams continue; lr_scale (B,) or None: momentum
+    only, each image's lr is ``lr * lr_scale`` (one batch can try several step sizes:
+    ``bench/sweep_search.py``). Batch norm runs in inference mode, so images do not
+    interact.
+    """
+    random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
+    images = tf.convert_to_tensor(images, tf.float32)
+    batch, size = int(images.shape[0]), int(images.shape[1])
+
+    def per_image(array):
+        return tf.convert_to_tensor(np.broadcast_to(array, (batch, *np.shape(array)[-3:])),
+                                    tf.float32)
+
+    mask = per_image(mask)
+    lowres_mask = per_image(masks.no_lowres_mask(size)[None] if lowres_mask is None
+                            else lowres_mask)
+    if z is None:
+        z = random.initial_z(batch, generator.arch.z_dim)
+    z = tf.convert_to_tensor(z, tf.float32)
+    scale = tf.convert_to_tensor(
+        gradient_scale(mask, lowres_mask, images.shape[-1]) if config.normalize
+        else np.ones(batch, np.float32), tf.float32)
+    if lr_scale is not None:
+        scale *= tf.convert_to_tensor(lr_scale, tf.float32)
+    key = (generator, discriminator, config)
+    if key not in random.compiled:
+        rule = update_rule(config, random.tensorflow)
+        random.compiled[key] = CompiledSearch(generator, discriminator, rule, config.lam)
+    search = random.compiled[key]
+    state = search.rule.initial_state(z)
+    empty_loss = np.zeros((0, batch), np.float32)
+    empty_z = np.zeros((0, batch, generator.arch.z_dim), np.float32)
+
+    loss, generated = search.evaluate(z, images, mask, lowres_mask)
+    yield Snapshot(0, z.numpy(), generated.numpy(), loss.numpy(), 0, empty_loss, empty_z)
+    iteration = 0
+    while iteration < config.n_iter:
+        steps = min(config.out_interval - iteration % config.out_interval,
+                    config.n_iter - iteration)
+        z, state, losses, zs, loss, generated = search.run(
+            z, state, images, mask, lowres_mask, scale, tf.constant(iteration),
+            tf.constant(steps))
+        start, iteration = iteration, iteration + steps
+        yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
+                       losses.numpy(), zs.numpy())
+
+
+def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,
+                     config: CompletionConfig = CompletionConfig(),
+                     seed: int | SearchRandom | None = None,
                      restarts: int = 1) -> list[Snapshot]:
     """``restarts`` searches per image from independent random z; keep each image's best.
 
@@ -252,8 +343,8 @@ def best_of_restarts(completer: Completer, images, mask, lowres_mask=None,
     ``k * B + i`` are restart ``k`` of image ``i``; batch norm is in inference
     mode, so they do not interact), then every image keeps the restart with the
     lowest *final* loss. Returns that restart's snapshots, shaped as for one search
-    of B images. Restart 0 draws the same z as a plain :meth:`Completer.complete`
-    with the same seed, so it can only do better.
+    of B images. Restart 0 draws the same z as a plain :func:`complete` with the
+    same seed, so it can only do better.
     """
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
@@ -261,14 +352,13 @@ def best_of_restarts(completer: Completer, images, mask, lowres_mask=None,
     batch = len(images)
 
     def tile(array):
+        if array is None:
+            return None
         array = np.broadcast_to(array, (batch, *np.shape(array)[-3:]))
         return np.concatenate([array] * restarts)
 
-    low = completer.dcgan.arch.image_size // LOWRES_FACTOR
-    lowres_mask = np.zeros((1, low, low, 1), np.float32) if lowres_mask is None else lowres_mask
-    snapshots = list(completer.complete(tile(images), tile(mask), tile(lowres_mask)))
+    snapshots = list(complete(generator, discriminator, tile(images), tile(mask),
+                              tile(lowres_mask), config=config, seed=seed))
     final_loss = snapshots[-1].loss.reshape(restarts, batch)
     chosen = final_loss.argmin(axis=0) * batch + np.arange(batch)      # (B,) rows of the winners
-    return [Snapshot(s.iteration, s.z[chosen], s.generated[chosen], s.loss[chosen],
-                     s.history_start, s.history_loss[:, chosen], s.history_z[:, chosen])
-            for s in snapshots]
+    return [snapshot.rows(chosen) for snapshot in snapshots]

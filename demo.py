@@ -1,16 +1,16 @@
 """The out-of-the-box demo: ``python complete.py`` with no images.
 
 It completes a real face photo that a dependency ships, so it runs offline:
-scikit-image's ``astronaut()`` (Eileen Collins, NASA, public domain). The
-photo is written to ``outDir/demo_photo/astronaut.png`` and completed as
-``complete.py --align --pasteBack --gif`` would: the face is aligned with
-:mod:`align` (the largest face, ``innerEyesAndBottomLip``, the model's size).
-Unless ``--maskType``, ``--maskFile`` or ``--maskDir`` is given, the aligned
-face is completed under each of :data:`MASK_TYPES` in one batch, one image per
-mask, named ``astronaut_<mask>.png``. The search is complete.py's default
-(momentum on the loss per known value, lr 1) with :data:`N_ITER` iterations
-unless ``--nIter`` is given. Every other flag works as usual. Besides
-complete.py's outputs it writes:
+scikit-image's ``astronaut()`` (Eileen Collins, NASA, public domain). The demo
+is a caller of complete.py's driver with its own defaults (:data:`DEFAULTS`):
+the photo is written to ``outDir/demo_photo/astronaut.png`` and completed as
+``complete.py --align --pasteBack --gif --nIter 300`` would: the face is
+aligned with :mod:`align` (the largest face, ``innerEyesAndBottomLip``, the
+model's size). Unless ``--maskType``, ``--maskFile`` or ``--maskDir`` is given,
+the aligned face is completed under each of :data:`MASK_TYPES` in one batch,
+one image per mask, named ``astronaut_<mask>.png``. The search is complete.py's
+default (momentum on the loss per known value, lr 1). Every other flag works as
+usual. Besides complete.py's outputs it writes:
 
 * ``outDir/blended/<name>``: the Poisson-blended completions (``completed/images/``
   holds the plain ones, or blended ones too with ``--blend``);
@@ -29,11 +29,11 @@ import utils
 from errors import CompletionError
 
 MASK_TYPES = ("center", "left", "half", "random", "grid", "pattern")
-FRACTION_MASKED = 0.8        # the demo's defaults of --fractionMasked and --halfSide
-HALF_SIDE = "bottom"
-# The demo's iterations, unless --nIter says otherwise: the default search has converged by
+# complete.py's flags the demo sets otherwise. nIter: the default search has converged by
 # then on held-out faces (README, "Choosing the search"), and the demo stays quick.
-N_ITER = 300
+# maskType None: every one of MASK_TYPES.
+DEFAULTS = {"nIter": 300, "fractionMasked": 0.8, "halfSide": "bottom", "maskType": None,
+            "align": True, "pasteBack": True, "gif": True}
 PHOTO_PATH = os.path.join("demo_photo", "astronaut.png")
 BLENDED_DIR = "blended"
 FIGURE = "demo.png"
@@ -41,18 +41,34 @@ SCALE = 3                    # nearest-neighbour scale of the figure's tiles
 GAP = 6                      # white pixels between tiles
 
 
-def configure(args, log=print) -> None:
-    """Turn ``args`` (no images) into the demo's: resolve mask defaults, align, paste back, GIF."""
+def build_parser():
+    """complete.py's parser with the demo's defaults."""
+    import complete
+
+    parser = complete.build_parser()
+    parser.set_defaults(**DEFAULTS)
+    return parser
+
+
+def main(argv=None) -> int:
+    """``complete.py`` without images: the demo photo under the demo's defaults."""
+    import complete
+
+    args = build_parser().parse_args(argv)
+    return complete.run_command(run, args)
+
+
+def run(args, log=print) -> int:
+    import complete
+
     if args.shard:
         raise CompletionError("--shard splits a list of images; the demo (no images given) "
                               "completes one photo")
-    args.fractionMasked = FRACTION_MASKED if args.fractionMasked is None else args.fractionMasked
-    args.halfSide = args.halfSide or HALF_SIDE
-    args.align = args.pasteBack = args.gif = True
+    options = complete.resolve(args, log, images=[os.path.join(args.outDir, PHOTO_PATH)])
     log(f"No images given: completing the demo photo (scikit-image's astronaut(), NASA, public "
         f"domain) into {args.outDir}")
-    if args.nIter is None:
-        log(f"The demo's search: the default one with --nIter {N_ITER} (1000 for images)")
+    log(f"The demo's search: the default one with --nIter {options.nIter}")
+    return complete.run(options, log, load=load_inputs, extra=write_results)
 
 
 def write_photo(out_dir: str) -> str:
@@ -64,29 +80,49 @@ def write_photo(out_dir: str) -> str:
     return path
 
 
-def uses_mask_set(args) -> bool:
+def load_inputs(options, arch, log=print):
+    """complete.py's inputs for the photo: written, aligned, and under each of
+    :data:`MASK_TYPES` unless one mask is chosen."""
+    import complete
+
+    with complete.writing(options.out_root):
+        write_photo(options.outDir)
+    if not uses_mask_set(options):
+        return complete.load_inputs(options, arch, log)
+    images, photos, transforms = complete.read_or_align(options, arch, log)
+    labels, stack, lowres_mask = mask_set(options, arch.image_size,
+                                          np.random.default_rng(options.seed))
+    count = len(labels)
+    names = outputs.safe_unique_names(options.imgs)
+    return complete.Inputs(options.imgs * count, tuple(output_names(names[0], labels)),
+                           np.repeat(images, count, axis=0), stack, lowres_mask,
+                           photos * count, transforms * count)
+
+
+def uses_mask_set(options) -> bool:
     """True unless the user chose one mask (``--maskType``, ``--maskFile`` or ``--maskDir``)."""
-    return args.maskType is None and not args.maskFile and not args.maskDir
+    return options.maskType is None and not options.maskFile and not options.maskDir
 
 
-def label(mask_type: str, args) -> str:
+def label(mask_type: str, options) -> str:
     """A file-name label for a mask with its parameters: ``half-bottom``, ``random80``."""
     if mask_type == "half":
-        return f"half-{args.halfSide}"
+        return f"half-{options.halfSide}"
     if mask_type == "random":
-        return f"random{round(100 * args.fractionMasked)}"
+        return f"random{round(100 * options.fractionMasked)}"
     return mask_type
 
 
-def mask_set(args, size: int, rng: np.random.Generator):
-    """``(labels, masks (K, S, S, 1), lowres_mask)`` for :data:`MASK_TYPES`, drawn in order from ``rng``."""
+def mask_set(options, size: int, rng: np.random.Generator):
+    """``(labels, masks (K, S, S, 1), lowres_mask)`` for :data:`MASK_TYPES`, drawn in order
+    from ``rng``."""
     stack = []
     for mask_type in MASK_TYPES:
-        mask, lowres_mask = masks.make_mask(mask_type, size, args.centerScale, args.fractionMasked,
-                                            rng, side=args.halfSide,
-                                            pattern_fraction=args.patternFraction)
+        mask, lowres_mask = masks.make_mask(mask_type, size, options.centerScale,
+                                            options.fractionMasked, rng, side=options.halfSide,
+                                            pattern_fraction=options.patternFraction)
         stack.append(mask)
-    return [label(mask_type, args) for mask_type in MASK_TYPES], np.stack(stack), lowres_mask
+    return [label(mask_type, options) for mask_type in MASK_TYPES], np.stack(stack), lowres_mask
 
 
 def output_names(photo_name: str, labels: list[str]) -> list[str]:
@@ -111,12 +147,12 @@ def figure(columns: list[np.ndarray], scale: int = SCALE, gap: int = GAP) -> np.
     return canvas
 
 
-def write_results(out_dir: str, names: list[str], images: np.ndarray, mask: np.ndarray,
-                  generated: np.ndarray, log=print) -> None:
+def write_results(options, inputs, generated: np.ndarray, log=print) -> None:
     """The blended completions and the figure, from the inputs, masks and final G(z)."""
-    mask = np.broadcast_to(mask, images.shape[:3] + (1,))
+    images, out_dir = inputs.images, options.out_root
+    mask = np.broadcast_to(inputs.masks, images.shape[:3] + (1,))
     blended = outputs.final_completion(images, generated, mask, blend=True)
-    outputs.write_per_image(out_dir, names, blended, subdir=BLENDED_DIR)
+    outputs.write_per_image(out_dir, inputs.names, blended, subdir=BLENDED_DIR)
     columns = [images, images * mask, generated, outputs.composite(images, generated, mask),
                blended]
     utils.save_rgb(figure(columns), os.path.join(out_dir, FIGURE))

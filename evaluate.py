@@ -40,10 +40,12 @@ import cv2
 import numpy as np
 
 import blending
+import faces
 import flags
 import masks
 import metrics
 import outputs
+import quiet
 import utils
 from errors import CompletionError, UserError
 
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Compute precision of G and D")
     add("--noIdentity", action="store_true",
         help="Skip the identity distance (dlib's face-recognition network)")
+    add("--verbose", action="store_true", help=flags.VERBOSE_HELP)
     return parser
 
 
@@ -107,10 +110,10 @@ def make_masks(args, count: int, size: int) -> np.ndarray:
 
 
 def inpaint_baseline(truth: np.ndarray, mask: np.ndarray, flag: int, radius: float) -> np.ndarray:
-    """OpenCV inpainting of uint8 RGB ``truth`` (S, S, 3) where ``mask`` (S, S, 1) is 0."""
+    """OpenCV inpainting of uint8 ``truth`` (S, S, 3 or 1) where ``mask`` (S, S, 1) is 0."""
     hole = (mask[..., 0] < 0.5).astype(np.uint8) * 255
     masked = truth * (hole == 0)[..., None].astype(np.uint8)      # the hole's values are not seen
-    return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag)
+    return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag).reshape(truth.shape)
 
 
 def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
@@ -124,19 +127,20 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     return np.clip(np.round(blending.poisson_blend(truth, flat, mask)), 0, 255).astype(np.uint8)
 
 
-def complete_faces(dcgan, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
+def complete_faces(model, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
     """G(z) after ``--nIter`` iterations for every face: (N, S, S, C) in [-1, 1]."""
-    from completion import CompletionConfig, Completer
+    from completion import CompletionConfig, SearchRandom, complete, networks
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
                               n_iter=args.nIter, out_interval=max(args.nIter, 1),
                               normalize=not args.sumLoss)
-    completer = Completer(dcgan, config, seed=args.seed)
+    random = SearchRandom(args.seed)          # one stream of z for all batches
     loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks
     generated = []
     for start in range(0, len(images), args.batchSize):
         rows = slice(start, start + args.batchSize)
-        *_, last = completer.complete(images[rows], loss_masks[rows])
+        *_, last = complete(*networks(model), images[rows], loss_masks[rows], config=config,
+                            seed=random)
         generated.append(last.generated)
         log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
             f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}")
@@ -156,28 +160,52 @@ def evaluate(args, log=print) -> dict:
     if missing or not paths:
         raise CompletionError("no such face: " + ", ".join(missing) if missing else "no faces given")
 
-    from complete import read_images
-    dcgan = prefix = step = None
-    size = None
+    model = prefix = step = None
+    size, channels = None, 3
     if set(methods) & set(OURS):
         import checkpoints
-        dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
+        model, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
         step = checkpoints.read_step(prefix)
-        size = dcgan.arch.image_size
+        size, channels = model.arch.image_size, model.arch.c_dim
         log(f"Loaded {prefix} (step {step})")
     else:
         size = utils.load_rgb(paths[0]).shape[0]
-    images = read_images(paths, size, 3, warn=log)                       # (N, S, S, 3) [-1, 1]
+    images = faces.read_faces(paths, size, channels, warn=log)          # (N, S, S, C) [-1, 1]
     truths = utils.from_model(images)                                    # uint8 ground truth
     face_masks = make_masks(args, len(paths), size)
     holes = face_masks[..., 0] < 0.5
 
+    results = fill_holes(methods, model, images, face_masks, args, log)
+    identities = {} if args.noIdentity else identity_distances(images, face_masks, results, log)
+    rows = []
+    for method in methods:
+        for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
+                                                                holes)):
+            distance = float(identities[method][index]) if identities else math.nan
+            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
+                         "identity": distance})
+    means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
+                      for figure in FIGURES} for method in methods}
+    summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
+               "checkpoint": prefix, "step": step, "means": means,
+               "options": vars(args)}
+    if identities:
+        summary["identity_threshold"] = 0.6
+        summary["masked_identity"] = float(np.mean(identities[MASKED]))
+    write_outputs(args.outDir, rows, summary, images, face_masks, results)
+    log(format_table(summary))
+    return summary
+
+
+def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
+    """{method: its results (N, S, S, C) uint8} for every method of ``methods``."""
+    truths = utils.from_model(images)
     results = {}
     for weighted in (False, True):
         wanted = [m for m in methods if m in OURS and ("weighted" in m) == weighted]
         if not wanted:
             continue
-        generated = complete_faces(dcgan, images, face_masks, args, weighted, log)
+        generated = complete_faces(model, images, face_masks, args, weighted, log)
         for method in wanted:
             final = outputs.final_completion(images, generated, face_masks,
                                              blend=method.endswith("blend"))
@@ -190,48 +218,46 @@ def evaluate(args, log=print) -> dict:
         elif method in SIMPLE:
             results[method] = np.stack([simple_fill(truth, mask, method)
                                         for truth, mask in zip(truths, face_masks)])
+    return {method: results[method] for method in methods}
 
-    identities = {}
-    if not args.noIdentity:
-        import identity
 
-        network = identity.IdentityModel()
-        truth_descriptors = network.descriptors(truths)
-        masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
-        for method, result in [(MASKED, masked)] + [(m, results[m]) for m in methods]:
-            identities[method] = identity.distances(network.descriptors(result),
-                                                    truth_descriptors)
-        log(f"Identity distances of {len(identities)} methods computed")
+def identity_distances(images, face_masks, results: dict, log=print) -> dict:
+    """{method: (N,) identity distances to the true faces} for the results and for the
+    masked input with its hole black (:data:`MASKED`)."""
+    import identity
 
-    os.makedirs(args.outDir, exist_ok=True)
-    rows = []
-    for method in methods:
-        for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
-                                                                holes)):
-            distance = float(identities[method][index]) if identities else math.nan
-            rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
-                         "identity": distance})
-    with open(os.path.join(args.outDir, "per_image.csv"), "w", newline="") as handle:
+    network = identity.IdentityModel()
+
+    def descriptors(faces_):   # dlib's network takes RGB: a gray face as three channels
+        return network.descriptors(np.repeat(faces_, 3 // faces_.shape[-1], axis=-1))
+
+    truth_descriptors = descriptors(utils.from_model(images))
+    masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
+    identities = {method: identity.distances(descriptors(result), truth_descriptors)
+                  for method, result in [(MASKED, masked), *results.items()]}
+    log(f"Identity distances of {len(identities)} methods computed")
+    return identities
+
+
+def write_outputs(out_dir: str, rows: list[dict], summary: dict, images, face_masks,
+                  results: dict) -> None:
+    """per_image.csv, summary.json and examples.png (truth, masked, each method)."""
+    utils.atomic_write(os.path.join(out_dir, "per_image.csv"),
+                       lambda path: write_table(path, rows))
+    utils.write_json(summary, os.path.join(out_dir, "summary.json"))
+    shown = slice(0, EXAMPLES)
+    grid = [utils.from_model(images[shown]), utils.from_model(images[shown] * face_masks[shown])]
+    grid += list(results[method][shown] for method in results)
+    utils.save_grid(np.concatenate(grid), os.path.join(out_dir, "examples.png"),
+                    (len(grid), len(grid[0])))
+
+
+def write_table(path: str, rows: list[dict]) -> None:
+    """``per_image.csv``: one row per image and method."""
+    with open(path, "w", newline="") as handle:
         table = csv.DictWriter(handle, ["image", "method", *FIGURES])
         table.writeheader()
         table.writerows(rows)
-    means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
-                      for figure in FIGURES} for method in methods}
-    summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
-               "checkpoint": prefix, "step": step, "means": means,
-               "options": vars(args)}
-    if identities:
-        summary["identity_threshold"] = 0.6
-        summary["masked_identity"] = float(np.mean(identities[MASKED]))
-    utils.write_json(summary, os.path.join(args.outDir, "summary.json"))
-    shown = slice(0, EXAMPLES)
-    grid = [truths[shown], utils.from_model(images[shown] * face_masks[shown])]
-    grid += [results[method][shown] for method in methods]
-    count = len(truths[shown])
-    utils.save_grid(np.concatenate(grid), os.path.join(args.outDir, "examples.png"),
-                    (len(grid), count))
-    log(format_table(summary))
-    return summary
 
 
 def format_table(summary: dict) -> str:
@@ -251,7 +277,7 @@ def format_table(summary: dict) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    flags.quiet_tensorflow()
+    quiet.quiet_tensorflow(args.verbose)
     try:
         evaluate(args, log=lambda line: print(line, flush=True))
         return 0

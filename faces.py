@@ -1,4 +1,9 @@
-"""Raw photos in, photos out: align faces for completion and paste completed faces back.
+"""Faces in, faces out: read aligned faces or align raw photos for completion, and paste
+completed faces back.
+
+:func:`read_faces` reads aligned faces (``complete.py`` without ``--align``,
+``evaluate.py``). A grayscale model gets the gray values training gives it
+(:func:`model_images`: ``tf.image.rgb_to_grayscale``, ITU-R 601 luma).
 
 ``complete.py --align`` accepts unaligned photos: each is aligned with
 :mod:`align` exactly as the training faces were (OpenFace's
@@ -16,6 +21,44 @@ import numpy as np
 
 import utils
 from errors import CompletionError
+
+
+def model_images(rgb: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 RGB (N, S, S, 3) -> model images (N, S, S, channels) float32 in [-1, 1].
+
+    One channel: the gray training reads (``pipeline.decode_image``): TensorFlow's
+    ``rgb_to_grayscale`` (0.2989 R + 0.5870 G + 0.1140 B) on the uint8 pixels.
+    """
+    rgb = np.asarray(rgb, np.uint8)
+    if channels == 1:
+        import tensorflow as tf
+
+        rgb = tf.image.rgb_to_grayscale(rgb).numpy()
+    return utils.to_model(rgb)
+
+
+def read_faces(paths: list[str], size: int, channels: int, warn=print) -> np.ndarray:
+    """Read aligned faces as model images (N, size, size, channels) in [-1, 1].
+
+    Faces of another size are centre-cropped and resized, with a warning. Files
+    that cannot be read are refused together, naming each.
+    """
+    faces, unreadable = [], []
+    for path in paths:
+        try:
+            rgb = utils.load_rgb(path)
+        except utils.ImageReadError as error:
+            unreadable.append(str(error))
+            continue
+        if rgb.shape[:2] != (size, size):
+            warn(f"warning: {path} is {rgb.shape[1]}x{rgb.shape[0]}, not {size}x{size}: "
+                 "centre-cropped and resized (align raw photos with align/ first)")
+            rgb = utils.center_crop_resize(rgb, size)
+        faces.append(rgb)
+    if unreadable:
+        raise CompletionError("cannot read " + ("these images:\n  " if len(unreadable) > 1 else "")
+                              + "\n  ".join(unreadable))
+    return model_images(np.stack(faces), channels)
 
 
 def align_photos(paths: list[str], size: int, pad: float = 0.0, log=print):

@@ -174,10 +174,8 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def quiet_tensorflow() -> None:
-    """:func:`quiet.quiet_tensorflow`, for the drivers that do not call it themselves yet."""
-    import quiet
-    quiet.quiet_tensorflow()
+VERBOSE_HELP = ("Show TensorFlow's start-up and C++ log lines (also shown when the "
+                "TF_CPP_MIN_LOG_LEVEL environment variable is set)")
 
 
 def fail(message: str, code: int = 1, prog: str | None = None) -> int:

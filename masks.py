@@ -24,6 +24,7 @@ A mask is ``float32`` of shape ``(S, S, 1)``; the low-resolution mask is
 from __future__ import annotations
 
 import numpy as np
+import scipy.ndimage
 
 MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres", "half", "pattern")
 HALF_SIDES = ("left", "right", "top", "bottom")
@@ -38,8 +39,7 @@ def make_mask(mask_type: str, image_size: int, center_scale: float = 0.25,
               pattern_fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(mask, lowres_mask)`` for one of :data:`MASK_TYPES`."""
     size = image_size
-    low = max(size // lowres_factor, 1)
-    lowres_mask = np.zeros((low, low, 1), np.float32)
+    lowres_mask = no_lowres_mask(size, lowres_factor)
     mask = np.ones((size, size, 1), np.float32)
     if mask_type == "random":
         if not 0.0 <= fraction <= 1.0:
@@ -70,6 +70,13 @@ def make_mask(mask_type: str, image_size: int, center_scale: float = 0.25,
     return mask, lowres_mask
 
 
+def no_lowres_mask(image_size: int, lowres_factor: int = LOWRES_FACTOR) -> np.ndarray:
+    """The low-resolution mask of every type but ``lowres``: zeros (S/8, S/8, 1), no
+    low-resolution term in the loss."""
+    low = max(image_size // lowres_factor, 1)
+    return np.zeros((low, low, 1), np.float32)
+
+
 def lowres_preview(images: np.ndarray, factor: int = LOWRES_FACTOR) -> np.ndarray:
     """What the ``lowres`` mask keeps: ``factor``-pooled images blown up again (nearest)."""
     batch, height, width, channels = images.shape
@@ -95,9 +102,10 @@ def pattern_mask(size: int, fraction: float = 0.25,
     """The paper's random pattern mask: smooth blobs covering ``fraction`` of the image.
 
     Gaussian noise on a coarse (S/16 + 1)^2 grid is upsampled bilinearly to S x S
-    and the ``fraction`` highest values become the hole, so the missing pixels
-    form a few irregular connected regions (as Pathak et al.'s and Yeh et al.'s
-    random-region masks), not scattered dots. Exactly round(fraction * S^2)
+    (``scipy.ndimage.zoom``, corner nodes on corner pixels) and the ``fraction``
+    highest values become the hole, so the missing pixels form a few irregular
+    connected regions (as Pathak et al.'s and Yeh et al.'s random-region masks),
+    not scattered dots. Exactly round(fraction * S^2)
     pixels are missing (ties broken by position).
     """
     if not 0.0 <= fraction <= 1.0:
@@ -105,11 +113,8 @@ def pattern_mask(size: int, fraction: float = 0.25,
     rng = rng if rng is not None else np.random.default_rng()
     cells = max(size // PATTERN_CELL, 1) + 1
     coarse = rng.standard_normal((cells, cells))
-    position = np.linspace(0.0, cells - 1.0, size)
-    low = np.minimum(position.astype(int), cells - 2) if cells > 1 else np.zeros(size, int)
-    weight = position - low
-    rows = (coarse[low] * (1 - weight)[:, None] + coarse[np.minimum(low + 1, cells - 1)] * weight[:, None])
-    field = rows[:, low] * (1 - weight)[None, :] + rows[:, np.minimum(low + 1, cells - 1)] * weight[None, :]
+    # order 1: bilinear; grid_mode=False: the corner nodes land on the corner pixels
+    field = scipy.ndimage.zoom(coarse, size / cells, order=1, mode="nearest", grid_mode=False)
     missing = int(round(fraction * size * size))
     mask = np.ones(size * size, np.float32)
     mask[np.argsort(-field, axis=None, kind="stable")[:missing]] = 0.0
@@ -129,15 +134,11 @@ def importance_weights(mask: np.ndarray, window: int = 7) -> np.ndarray:
     if window < 1 or window % 2 == 0:
         raise ValueError(f"the weight window must be an odd positive size, got {window}")
     mask = np.asarray(mask, np.float32)
-    half = window // 2
-    missing = 1.0 - mask
-    inside = np.ones_like(mask)
+    size = [1] * mask.ndim
+    size[-3] = size[-2] = window
 
-    def window_sum(values):  # sum over the window of each pixel, on axes -3 and -2
-        pad = [(0, 0)] * values.ndim
-        pad[-3] = pad[-2] = (half + 1, half)
-        total = np.pad(values, pad).cumsum(axis=-3).cumsum(axis=-2)
-        return (total[..., window:, window:, :] - total[..., :-window, window:, :]
-                - total[..., window:, :-window, :] + total[..., :-window, :-window, :])
+    def window_sum(values):  # of each pixel's window, on axes -3 and -2; zeros outside
+        mean = scipy.ndimage.uniform_filter(values.astype(np.float64), size, mode="constant")
+        return np.rint(mean * window * window).astype(np.float32)   # counts: binary values
 
-    return (mask * window_sum(missing) / window_sum(inside)).astype(np.float32)
+    return mask * window_sum(1.0 - mask) / window_sum(np.ones_like(mask))

@@ -205,6 +205,36 @@ def contextual_loss(generated, images, mask, lowres_mask=None, lowres_factor=LOW
     return loss
 
 
+def completion_loss(generator, discriminator, z, images, mask, lowres_mask, lam):
+    """Per-image completion loss (Yeh, Chen et al., Sec. 3.2) and G(z): ((B,), (B, S, S, C)).
+
+        L(z) = sum |M * (G(z) - y)| + sum |M_low * (pool(G(z)) - pool(y))| + lam * -log D(G(z))
+
+    z (B, z_dim); images y (B, S, S, C) in [-1, 1]; mask M (B or 1, S, S, 1 or C), 1 on
+    known pixels or the importance weights; lowres_mask M_low (B or 1, S/8, S/8, 1 or C),
+    or None for no low-resolution term (:func:`contextual_loss`); lam weighs the
+    perceptual term. Batch norm runs in inference mode, so an image's loss does not
+    depend on the rest of its batch.
+    """
+    generated = generator(z, training=False)
+    logits = discriminator(generated, training=False)
+    loss = contextual_loss(generated, images, mask, lowres_mask) + lam * perceptual_loss(logits)
+    return loss, generated
+
+
+def loss_and_gradient(generator, discriminator, z, images, mask, lowres_mask, lam):
+    """(L(z) (B,), dL/dz (B, z_dim), G(z)) of :func:`completion_loss`.
+
+    The gradient is that of sum_i L_i(z); images are independent, so row i is
+    image i's own gradient dL_i/dz_i.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        loss, generated = completion_loss(generator, discriminator, z, images, mask, lowres_mask,
+                                          lam)
+    return loss, tape.gradient(loss, z), generated
+
+
 class DCGAN(tf.Module):
     """G and D of one architecture, built, so that a checkpoint restores into them at once.
 

@@ -3,9 +3,10 @@
 * ``outDir/completed/images/<name>.png``: every image's final completion, one
   file each (Poisson-blended with ``--blend``). They sit in a subfolder so that
   no input name can collide with the grids ``completed/NNNN.png``. ``<name>`` is
-  the input's file name without folders, with characters other than letters,
-  digits, ``.``, ``-`` and ``_`` replaced by ``_``; a name taken already (two
-  inputs called ``a.png`` in different folders) gets ``_2``, ``_3``, ...
+  the input's file name without folders, with separators, control characters
+  and ``:*?"<>|`` replaced by ``_`` and leading dots dropped; a name taken
+  already (two inputs called ``a.png`` in different folders, or ``A.png`` and
+  ``a.png``) gets ``-2``, ``-3``, ... in input order (:func:`utils.unique_output_names`).
   ``completed/images/index.csv`` maps every input path to its file.
 * ``outDir/completion.gif``: the completed grid at every ``--outInterval``.
 """

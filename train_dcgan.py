@@ -73,9 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Distribution: mirrored splits each batch across all GPUs of this machine (auto "
              "does when there are several); multiworker across machines or processes named by "
              "the TF_CONFIG environment variable; default is one device")
-    add("--verbose", action="store_true",
-        help="Show TensorFlow's start-up and C++ log lines (also shown when the "
-             "TF_CPP_MIN_LOG_LEVEL environment variable is set)")
+    add("--verbose", action="store_true", help=flags.VERBOSE_HELP)
     return parser
 
 

@@ -226,32 +226,32 @@ def from_model(images: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(images, dtype=np.float32) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
+GRID_COLUMNS = 8  # the original's grids: 8 images per row (8x8 for 64 samples)
+
+
 def grid_shape(count: int) -> tuple[int, int]:
-    """Rows and columns of the most square grid holding ``count`` images (8x8 for 64)."""
-    columns = int(math.ceil(math.sqrt(count)))
-    rows = int(math.ceil(count / columns))
-    return rows, columns
+    """Rows and columns of the original's grids: :data:`GRID_COLUMNS` images per row."""
+    return int(math.ceil(count / GRID_COLUMNS)), min(GRID_COLUMNS, count)
 
 
 def make_grid(images: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Tile ``(N, H, W, C)`` images (uint8 or [-1, 1] floats) into one uint8 image.
-
-    Empty cells are black. Single-channel images are shown as gray.
+    """Tile ``(N, H, W, C)`` images (uint8 or [-1, 1] floats) into one uint8 RGB image,
+    row by row (``skimage.util.montage``); ``shape`` (rows, columns) defaults to
+    :func:`grid_shape`. Empty cells are black. Single-channel images are shown as gray.
     """
+    from skimage.util import montage
+
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = from_model(images)
     if images.ndim == 3:
         images = images[..., None]
-    count, height, width, channels = images.shape
-    rows, columns = shape or grid_shape(count)
-    if rows * columns < count:
-        raise ValueError(f"a {rows}x{columns} grid cannot hold {count} images")
-    grid = np.zeros((rows * height, columns * width, channels), np.uint8)
-    for index in range(count):
-        row, column = divmod(index, columns)
-        grid[row * height:(row + 1) * height, column * width:(column + 1) * width] = images[index]
-    if channels == 1:
+    rows, columns = shape or grid_shape(len(images))
+    if rows * columns < len(images):
+        raise ValueError(f"a {rows}x{columns} grid cannot hold {len(images)} images")
+    grid = montage(images, fill=[0] * images.shape[-1], grid_shape=(rows, columns),
+                   channel_axis=-1)
+    if grid.shape[2] == 1:
         grid = np.repeat(grid, 3, axis=2)
     return grid
 

@@ -26,27 +26,34 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
     import masks
-    from completion import CompletionConfig, Completer
-    from model import Architecture, DCGAN
+    from completion import (CompiledSearch, CompletionConfig, SearchRandom, gradient_scale,
+                            update_rule)
+    from model import Architecture, DCGAN, loss_and_gradient
 
     for precision in args.precision:
         arch = Architecture(args.image_size)
         dcgan = DCGAN(arch, precision=precision)
-        completer = Completer(dcgan, CompletionConfig(), seed=0)
+        generator, discriminator = dcgan.generator, dcgan.discriminator
         images = tf.random.uniform([args.batch_size, *arch.image_shape], -1, 1)
         mask, low = masks.make_mask("center", args.image_size)
         mask = tf.constant(np.broadcast_to(mask, (args.batch_size, *mask.shape)))
         low = tf.constant(np.broadcast_to(low, (args.batch_size, *low.shape)))
-        z = tf.constant(completer.initial_z(args.batch_size))
-        zeros = tf.zeros_like(z)
+        random = SearchRandom(0)
+        z = tf.constant(random.initial_z(args.batch_size, arch.z_dim))
+        config = CompletionConfig()
+        scale = tf.constant(gradient_scale(mask, low, arch.c_dim))
+        rule = update_rule(config, random.tensorflow)
+        search = CompiledSearch(generator, discriminator, rule, config.lam)
+        state = rule.initial_state(z)
 
         def run():
-            out = completer._run(z, zeros, zeros, images, mask, low, tf.constant(0),
-                                 tf.constant(args.chunk))
+            out = search.run(z, state, images, mask, low, scale, tf.constant(0),
+                             tf.constant(args.chunk))
             out[0].numpy()
 
-        flops = common.graph_flops(dcgan._complete_step.get_concrete_function(
-            z, images, mask, low, tf.constant(0.1)))
+        step = tf.function(lambda z: loss_and_gradient(generator, discriminator, z, images, mask,
+                                                       low, tf.constant(config.lam)))
+        flops = common.graph_flops(step.get_concrete_function(z))
         stats = common.summary(common.timed(run, args.repetitions, args.warmup))
         per_iteration = stats["median_s"] / args.chunk
         gflops = flops / per_iteration / 1e9

@@ -6,7 +6,7 @@ weighted loss, blending.
 
 Every (loss, lr) pair completes the same faces from the same starting z in ONE
 batch (batch norm runs in inference mode, so rows do not interact; the lr is
-per row through ``Completer.complete(lr_scale=...)``), so a sweep costs one
+per row through ``completion.complete(lr_scale=...)``), so a sweep costs one
 search of ``faces x lrs x 2`` rows. Prints and writes, per (loss, lr) and plain
 or blended, the mean PSNR/SSIM (whole image and hole) and identity distance,
 beside OpenCV's Telea and Navier-Stokes and the harmonic fill on the same faces.
@@ -48,19 +48,19 @@ def main(argv=None) -> int:
 
     import checkpoints
     import evaluate
+    import faces
     import identity
     import masks
     import metrics
     import outputs
     import utils
-    from completion import CompletionConfig, Completer
+    from completion import CompletionConfig, SearchRandom, complete, networks
 
     lrs = [float(value) for value in args.lrs.split(",")]
     paths = utils.expand_image_args([args.faces])[:args.limit]
-    dcgan, prefix = checkpoints.load_for_completion(args.checkpointDir)
-    size = dcgan.arch.image_size
-    from complete import read_images
-    images = read_images(paths, size, 3)
+    model, prefix = checkpoints.load_for_completion(args.checkpointDir)
+    size = model.arch.image_size
+    images = faces.read_faces(paths, size, model.arch.c_dim)
     count = len(images)
     options = argparse.Namespace(seed=args.seed, maskType=args.maskType, centerScale=0.25,
                                  fractionMasked=args.fractionMasked, halfSide="left",
@@ -75,13 +75,14 @@ def main(argv=None) -> int:
     batch = np.concatenate([images] * len(groups))
     batch_masks = np.concatenate([loss_masks[loss] for loss, _ in groups])
     scale = np.concatenate([np.full(count, lr, np.float32) for _, lr in groups])
-    completer = Completer(dcgan, CompletionConfig(lr=1.0, lam=args.lam, n_iter=args.nIter,
-                                                  out_interval=max(args.every, 1)),
-                          seed=args.seed)
-    z = np.concatenate([completer.initial_z(count)] * len(groups))   # same start for every row
+    config = CompletionConfig(lr=1.0, lam=args.lam, n_iter=args.nIter,
+                              out_interval=max(args.every, 1))
+    z0 = SearchRandom(args.seed).initial_z(count, model.arch.z_dim)
+    z = np.concatenate([z0] * len(groups))                            # same start for every row
     started = time.time()
     kept = {}
-    for snapshot in completer.complete(batch, batch_masks, z=z, lr_scale=scale):
+    for snapshot in complete(*networks(model), batch, batch_masks, config=config, z=z,
+                             lr_scale=scale):
         print(f"iteration {snapshot.iteration} ({time.time() - started:.0f} s): mean loss per "
               "group " + " ".join(f"{snapshot.loss[i * count:(i + 1) * count].mean():.0f}"
                                   for i in range(len(groups))), flush=True)

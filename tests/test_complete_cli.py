@@ -168,6 +168,9 @@ def test_help_and_errors_from_a_real_process(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "complete.py"), "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--maskType" in done.stdout and "(default: center)" in done.stdout
+    help_text = " ".join(done.stdout.split())
+    assert "(default: 1000)" in help_text and "(default: momentum)" in help_text
+    assert "1 for momentum, 0.03 for adam" in help_text         # --lr: from flags.DEFAULT_LR
     done = subprocess.run([sys.executable, str(ROOT / "train-dcgan.py"), "--dataset",
                            str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
@@ -208,3 +211,44 @@ def test_help_does_not_load_tensorflow():
                           timeout=60, cwd=str(ROOT))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_options_are_resolved_once_into_a_frozen_object(aligned16):
+    import dataclasses
+    image, other = (str(path) for path in sorted(aligned16.iterdir())[:2])
+    args = complete.build_parser().parse_args(["--approach", "adam", "--precision", "float32",
+                                               "--shard", "0/2", image, other, image + "*"])
+    given = dict(vars(args))
+    lines = []
+    options = complete.resolve(args, log=lines.append)
+    assert vars(args) == given                                  # args are not changed
+    assert (options.lr, options.precision, options.imgs) == (0.03, "float32", (image,))
+    assert lines == ["Precision: float32 (as asked)"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.lr = 1.0
+
+
+def test_read_and_write_failures_are_told_apart(trained_run, aligned16, tmp_path, monkeypatch,
+                                                capsys):
+    import errno
+    import faces
+    import utils
+    good = str(sorted(aligned16.iterdir())[0])
+
+    def unreadable(paths, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", paths[0])
+
+    with monkeypatch.context() as patch:
+        patch.setattr(faces, "read_faces", unreadable)
+        assert _run(trained_run, tmp_path / "r", good) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read {good}: Permission denied" in err and "write" not in err
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(utils, "atomic_write", full)
+    assert _run(trained_run, tmp_path / "w", "--nIter", 1, good) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write outputs to '{tmp_path / 'w'}': No space left on device" in err
+    assert "Traceback" not in err

@@ -1,4 +1,7 @@
-"""The completion search: each update rule against a NumPy transcription, and convergence."""
+"""The completion search: each update rule against a NumPy transcription, and convergence.
+
+Every search runs through ``completion.complete``, the path complete.py takes, and every
+hand computation takes its gradients from ``model.loss_and_gradient``, which it compiles."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +10,7 @@ import checkpoints
 import completion
 import masks
 import model
-from completion import CompletionConfig, Completer
+from completion import CompletionConfig, complete
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +31,15 @@ def _problem(dcgan, batch=4, seed=0):
 
 
 def _grad(dcgan, z, images, mask, low, lam):
-    loss, grad, _ = dcgan.complete_step(z, images, mask, low, lam)
+    tensor = lambda value: tf.convert_to_tensor(value, tf.float32)
+    loss, grad, _ = model.loss_and_gradient(dcgan.generator, dcgan.discriminator, tensor(z),
+                                            tensor(images), tensor(mask), tensor(low), lam)
     return loss.numpy(), grad.numpy()
+
+
+def _search(dcgan, config, *batch, **options):
+    """Every snapshot of completion.complete with the DCGAN's networks."""
+    return list(complete(dcgan.generator, dcgan.discriminator, *batch, config=config, **options))
 
 
 # The blog's scale (normalize=False) at lr 0.01 and 5.0 (which pushes z against the box, so
@@ -41,7 +51,7 @@ def test_momentum_updates_equal_the_blog_formula(dcgan, lr, normalize, known):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="momentum", lr=lr, momentum=0.9, lam=0.1, n_iter=4,
                               out_interval=1, normalize=normalize)
-    snapshots = list(Completer(dcgan, config, seed=5).complete(images, mask, low))
+    snapshots = _search(dcgan, config, images, mask, low, seed=5)
     assert [s.iteration for s in snapshots] == [0, 1, 2, 3, 4]
     z = snapshots[0].z.astype(np.float64)
     v = np.zeros_like(z)
@@ -76,12 +86,11 @@ def test_per_image_lr_scale_equals_separate_searches(dcgan):
     images, mask, low = _problem(dcgan, batch=2)
     config = CompletionConfig(lr=200.0, n_iter=6, out_interval=6)
     z0 = np.random.default_rng(3).uniform(-1, 1, (2, 8)).astype(np.float32)
-    both = list(Completer(dcgan, config).complete(np.concatenate([images, images]), mask,
-                                                  low, z=np.concatenate([z0, z0]),
-                                                  lr_scale=[1, 1, 3, 3]))[-1]
+    both = _search(dcgan, config, np.concatenate([images, images]), mask, low,
+                   z=np.concatenate([z0, z0]), lr_scale=[1, 1, 3, 3])[-1]
     for rows, lr in ((slice(0, 2), 200.0), (slice(2, 4), 600.0)):
-        alone = list(Completer(dcgan, CompletionConfig(lr=lr, n_iter=6, out_interval=6))
-                     .complete(images, mask, low, z=z0))[-1]
+        alone = _search(dcgan, CompletionConfig(lr=lr, n_iter=6, out_interval=6), images, mask,
+                        low, z=z0)[-1]
         np.testing.assert_allclose(both.z[rows], alone.z, rtol=1e-5, atol=1e-6)
     assert not np.allclose(both.z[:2], both.z[2:])
 
@@ -90,7 +99,7 @@ def test_adam_updates_equal_hand_computation(dcgan):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="adam", lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8,
                               lam=0.1, n_iter=3, out_interval=1)
-    snapshots = list(Completer(dcgan, config, seed=6).complete(images, mask, low))
+    snapshots = _search(dcgan, config, images, mask, low, seed=6)
     z = snapshots[0].z.astype(np.float64)
     m = v = 0.0
     for i, snapshot in enumerate(snapshots[1:]):
@@ -170,7 +179,7 @@ def test_hmc_runs_in_the_completer_and_stays_in_the_box(dcgan):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="hmc", hmc_beta=0.2, hmc_eps=0.05, hmc_L=5, n_iter=3,
                               out_interval=3)
-    snapshots = list(Completer(dcgan, config, seed=1).complete(images, mask, low))
+    snapshots = _search(dcgan, config, images, mask, low, seed=1)
     assert snapshots[-1].iteration == 3
     assert np.all(np.abs(snapshots[-1].z) <= 1.0)
     assert not np.allclose(snapshots[-1].z, snapshots[0].z)
@@ -179,7 +188,7 @@ def test_hmc_runs_in_the_completer_and_stays_in_the_box(dcgan):
 def test_history_holds_each_iterations_loss_and_z(dcgan):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(n_iter=7, out_interval=3)
-    snapshots = list(Completer(dcgan, config, seed=2).complete(images, mask, low))
+    snapshots = _search(dcgan, config, images, mask, low, seed=2)
     assert [s.iteration for s in snapshots] == [0, 3, 6, 7]   # every interval and the last
     assert [s.history_start for s in snapshots] == [0, 0, 3, 6]
     assert [len(s.history_loss) for s in snapshots] == [0, 3, 3, 1]
@@ -205,7 +214,7 @@ def test_completing_a_generated_face_drives_contextual_loss_down_90_percent(trai
     images = dcgan.sample(z_true).numpy()
     mask, low = masks.make_mask("center", dcgan.arch.image_size)
     config = CompletionConfig(n_iter=1000, out_interval=1000)
-    snapshots = list(Completer(dcgan, config, seed=8).complete(images, mask[None], low[None]))
+    snapshots = _search(dcgan, config, images, mask[None], low[None], seed=8)
 
     def contextual(snapshot):
         return model.contextual_loss(tf.constant(snapshot.generated), tf.constant(images),
@@ -214,3 +223,43 @@ def test_completing_a_generated_face_drives_contextual_loss_down_90_percent(trai
     start, end = contextual(snapshots[0]), contextual(snapshots[-1])
     assert start.min() > 1.0  # a real gap to close
     assert end.sum() <= 0.1 * start.sum(), (start, end)
+
+
+def test_each_approach_has_its_own_rule_with_named_state(dcgan):
+    """The rule is chosen once, from the config, outside the compiled loop; its state is
+    a named tuple the loop carries."""
+    z = tf.zeros([2, 8])
+    expected = {"momentum": (completion.Momentum, ("velocity",)),
+                "adam": (completion.Adam, ("mean", "square")),
+                "hmc": (completion.HMC, ())}
+    for approach, (kind, fields) in expected.items():
+        rule = completion.update_rule(CompletionConfig(approach=approach),
+                                      tf.random.Generator.from_seed(0))
+        assert type(rule) is kind
+        assert rule.initial_state(z)._fields == fields
+    with pytest.raises(ValueError, match="approach"):
+        CompletionConfig(approach="sgd")
+    assert CompletionConfig(approach="adam").lr == 0.03 and CompletionConfig().lr == 1.0
+
+
+def test_one_random_stream_across_batches_equals_one_batch(dcgan):
+    """complete.py's batches share one SearchRandom: two batches of 2 start from the z,
+    and end at the z, of one batch of 4; HMC's draws continue rather than restart."""
+    images, mask, low = _problem(dcgan, batch=4)
+    config = CompletionConfig(n_iter=3, out_interval=2, lr=300.0)
+    whole = _search(dcgan, config, images, mask, low, seed=4)
+    random = completion.SearchRandom(4)
+    halves = [_search(dcgan, config, images[rows], mask, low, seed=random)
+              for rows in (slice(0, 2), slice(2, 4))]
+    np.testing.assert_array_equal(np.concatenate([h[0].z for h in halves]), whole[0].z)
+    np.testing.assert_allclose(np.concatenate([h[-1].z for h in halves]), whole[-1].z,
+                               rtol=1e-5, atol=1e-6)
+
+    hmc = CompletionConfig(approach="hmc", hmc_eps=0.05, hmc_L=2, n_iter=2)
+    random = completion.SearchRandom(4)
+    first = _search(dcgan, hmc, images[:2], mask, low, seed=random)
+    z0 = first[0].z
+    continued = _search(dcgan, hmc, images[:2], mask, low, z=z0, seed=random)[-1].z
+    restarted = _search(dcgan, hmc, images[:2], mask, low, z=z0, seed=4)[-1].z
+    np.testing.assert_allclose(restarted, first[-1].z, rtol=1e-5, atol=1e-6)  # same draws
+    assert not np.allclose(continued, first[-1].z)                            # new draws

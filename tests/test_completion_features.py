@@ -128,17 +128,17 @@ def test_mask_file_and_mask_dir(trained_run, faces16, tmp_path, capsys):
 def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
     import checkpoints
     import masks
-    from completion import CompletionConfig, Completer, best_of_restarts
+    from completion import CompletionConfig, best_of_restarts, complete, networks
 
-    dcgan, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
+    model, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
     images = np.stack([utils.to_model(utils.load_rgb(p)) for p in faces16])
     mask = masks.make_mask("center", 16)[0][None]
     config = CompletionConfig(n_iter=5, out_interval=5, lr=0.05)
-    *_, single = Completer(dcgan, config, seed=7).complete(images, mask)
+    *_, single = complete(*networks(model), images, mask, config=config, seed=7)
     # the same seed draws the same first restart; all restarts at once, for reference
-    everything = list(Completer(dcgan, config, seed=7).complete(np.concatenate([images] * 3),
-                                                                np.concatenate([mask] * 12)))
-    best = best_of_restarts(Completer(dcgan, config, seed=7), images, mask, restarts=3)
+    everything = list(complete(*networks(model), np.concatenate([images] * 3),
+                               np.concatenate([mask] * 12), config=config, seed=7))
+    best = best_of_restarts(*networks(model), images, mask, config=config, seed=7, restarts=3)
     all_final = everything[-1].loss.reshape(3, 4)
     np.testing.assert_allclose(all_final[0], single.loss, rtol=1e-5)
     np.testing.assert_allclose(best[-1].loss, all_final.min(axis=0), rtol=1e-5)
@@ -183,3 +183,20 @@ def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, caps
     Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(tmp_path / "wall.png")
     assert _run(trained_run, tmp_path / "x", "--align", "--nIter", 1, tmp_path / "wall.png") == 1
     assert "wall.png: no face found" in capsys.readouterr().err
+
+
+def test_a_grayscale_model_reads_the_gray_training_reads(faces16):
+    """complete.py and evaluate.py read a face for a one-channel model as training does
+    (tf.image.rgb_to_grayscale, ITU-R 601), not as the mean of R, G and B."""
+    import faces
+    import pipeline
+
+    paths = [str(path) for path in faces16]
+    read = faces.read_faces(paths, 16, channels=1)
+    assert read.shape == (4, 16, 16, 1)
+    trained = np.stack([pipeline.decode_image(path, 16, 1).numpy() for path in paths])
+    np.testing.assert_array_equal(utils.from_model(read), trained)
+    mean = np.stack([utils.load_rgb(path).mean(axis=2, keepdims=True) for path in paths])
+    assert np.abs(utils.from_model(read).astype(float) - mean).max() > 2   # not the mean
+    np.testing.assert_array_equal(faces.read_faces(paths, 16, channels=3),
+                                  np.stack([utils.to_model(utils.load_rgb(p)) for p in paths]))

@@ -162,18 +162,18 @@ def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path,
     # the demo searches as complete.py does by default (momentum, lr 1 on the loss per
     # known value), with its own iteration count unless --nIter is given
     assert (options["approach"], options["lr"], options["sumLoss"]) == ("momentum", 1.0, False)
-    assert options["nIter"] == 3 and demo.N_ITER == 300
+    assert options["nIter"] == 3 and demo.DEFAULTS["nIter"] == 300
     # a chosen approach gets its own default step size
     assert _demo(trained_run, tmp_path / "m", "--nIter", 1, "--maskType", "center",
                  "--approach", "adam") == 0
     options = json.loads((tmp_path / "m" / "options.json").read_text())
     assert (options["approach"], options["lr"]) == ("adam", 0.03)
     args = complete.build_parser().parse_args(["x.png"])
-    complete_defaults = (args.approach, args.lr, args.nIter)
-    assert complete_defaults == (None, None, None)              # resolved in run()
+    # the real defaults, shown by --help; lr None: the approach's (resolved in Options)
+    assert (args.approach, args.lr, args.nIter) == ("momentum", None, 1000)
     face = tmp_path / "face.png"
     Image.fromarray(data.astronaut()[:16, :16]).save(face)
     assert _demo(trained_run, tmp_path / "n", "--nIter", 0, str(face)) == 0
     options = json.loads((tmp_path / "n" / "options.json").read_text())
     assert (options["approach"], options["lr"]) == ("momentum", 1.0)
-    assert complete.N_ITER == 1000 and complete.build_parser().parse_args([]).nIter is None
+    assert demo.build_parser().parse_args([]).nIter == 300

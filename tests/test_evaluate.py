@@ -123,3 +123,15 @@ def test_model_free_methods_need_no_checkpoint(faces16, tmp_path):
     assert set(means) == {"harmonic", "mean", "telea"}
     # a smooth fill beats a flat one on real faces
     assert means["harmonic"]["psnr_hole"] > means["mean"]["psnr_hole"]
+
+
+def test_baselines_take_gray_faces():
+    """A grayscale model's faces (S, S, 1) go through OpenCV's inpainting and the fills."""
+    truth = np.tile(np.arange(16, dtype=np.uint8)[:, None, None] * 10, (1, 16, 1))
+    mask = np.ones((16, 16, 1), np.float32)
+    mask[4:12, 4:12] = 0
+    for result in (evaluate.inpaint_baseline(truth, mask, cv2.INPAINT_TELEA, 3.0),
+                   evaluate.simple_fill(truth, mask, "harmonic"),
+                   evaluate.simple_fill(truth, mask, "mean")):
+        assert result.shape == (16, 16, 1) and result.dtype == np.uint8
+        np.testing.assert_array_equal(result[mask[..., 0] > 0], truth[mask[..., 0] > 0])

@@ -7,7 +7,7 @@ import checkpoints
 import masks
 import model
 import precision
-from completion import CompletionConfig, Completer
+from completion import CompletionConfig, complete, networks
 
 
 # /proc/cpuinfo flags of each kind of machine the toolkit runs on (abridged, real flag names)
@@ -101,7 +101,8 @@ def test_bfloat16_completion_matches_float32(trained_run):
         images = tf.constant(images, tf.float32)
         mask, low = masks.make_mask("center", dcgan.arch.image_size)
         config = CompletionConfig(n_iter=40, out_interval=40)
-        last = list(Completer(dcgan, config, seed=3).complete(images, mask[None], low[None]))[-1]
+        last = list(complete(*networks(dcgan), images, mask[None], low[None], config=config,
+                             seed=3))[-1]
         completed = images * mask + last.generated * (1 - mask)
         contextual = model.contextual_loss(tf.constant(last.generated), images, mask[None])
         results[precision] = (completed.numpy(), contextual.numpy())

@@ -47,7 +47,8 @@ def test_grid_layout_and_range():
     grid = utils.make_grid(images, (1, 3))
     assert grid.shape == (2, 9, 3)
     assert grid[0, 0, 0] == 0 and grid[0, 3, 0] == 128 and grid[0, 6, 0] == 255
-    assert utils.grid_shape(64) == (8, 8) and utils.grid_shape(10) == (3, 4)
+    assert utils.grid_shape(64) == (8, 8) and utils.grid_shape(10) == (2, 8)   # 8 per row
+    assert utils.grid_shape(3) == (1, 3)
     with pytest.raises(ValueError):
         utils.make_grid(images, (1, 2))
 
