@@ -35,6 +35,7 @@ import flags
 import mask_files
 import masks
 import outputs
+import photo_masks
 import precision
 import utils
 from errors import CompletionError, UserError
@@ -292,6 +293,7 @@ def run(args, log=print) -> int:
 
     rng = np.random.default_rng(args.seed)
     names = outputs.safe_unique_names(paths)
+    photo_holes = None                        # per photo with --align: a hole drawn on it, or None
     if demo_mode and demo.uses_mask_set(args):
         labels, mask, lowres_mask = demo.mask_set(args, arch.image_size, rng)
         count = len(labels)
@@ -303,7 +305,10 @@ def run(args, log=print) -> int:
                                             args.fractionMasked, rng, side=args.halfSide,
                                             pattern_fraction=args.patternFraction)
         mask = mask[None]                                            # (1 or N, S, S, 1)
-        if args.maskFile:
+        if args.maskFile and args.align:      # a mask of the photo's size was drawn on the photo
+            mask, photo_holes = photo_masks.masks_for_photos(
+                [args.maskFile] * len(paths), photos, transforms, arch.image_size)
+        elif args.maskFile:
             mask = mask_files.load_mask(args.maskFile, arch.image_size)[None]
         elif args.maskDir:
             mask = mask_files.masks_from_dir(args.maskDir, paths, arch.image_size)
@@ -353,10 +358,12 @@ def run(args, log=print) -> int:
         final = outputs.final_completion(batch, snapshot.generated, batch_mask, blend=args.blend)
         outputs.write_per_image(out_root, names[rows], final)
         if args.pasteBack:
-            pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform)
-                      for photo, face, face_mask, transform in
+            holes = photo_holes[rows] if photo_holes else [None] * len(final)
+            pasted = [photo_masks.paste_back(photo, utils.from_model(face), face_mask, transform,
+                                             hole)
+                      for photo, face, face_mask, transform, hole in
                       zip(photos[rows], final, np.broadcast_to(batch_mask, final.shape[:3] + (1,)),
-                          transforms[rows])]
+                          transforms[rows], holes)]
             outputs.write_per_image(out_root, names[rows], pasted, subdir=PASTED_DIR)
     outputs.write_index(out_root, paths, names)
     if args.pasteBack:
