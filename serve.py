@@ -24,8 +24,6 @@ become the page's initial values. Nothing leaves the machine: the page is served
 on the loopback address by default, Gradio's analytics are off, there is no share
 link and the theme uses the system's fonts (no font CDN).
 """
-from __future__ import annotations
-
 import argparse
 import atexit
 import dataclasses
