@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
     add("--maskFile", default=None,
         help="One mask image for every input (any square size, resized nearest-neighbour; "
-             "white = keep, black = missing); overrides --maskType")
+             "white = keep, black = missing; with --align, a mask of the photo's size is drawn "
+             "on the photo and only its black pixels change); overrides --maskType")
     add("--maskDir", default=None,
         help="Folder with one mask per input, matched by file name (same convention as "
              "--maskFile); overrides --maskType")

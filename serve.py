@@ -172,9 +172,9 @@ def read_photo(path: str, name: str | None = None) -> Photo:
         rgb = utils.load_rgb(path)
     except utils.ImageReadError as error:
         shown = name or os.path.basename(path)
-        reason = str(error).split(": ", 1)[-1]
-        raise UserError(f"{shown} is not an image this page can read ({reason}). "
-                        "Upload a PNG or JPEG photo.") from None
+        reason = str(error).split(": ", 1)[-1].replace(path, shown)
+        raise UserError(f"{shown} is not an image this page can read: {reason}. "
+                        "Upload a photo (PNG or JPEG).") from None
     return Photo(name or os.path.basename(path), rgb, downscale(rgb, EDIT_SIDE), [])
 
 
@@ -500,7 +500,7 @@ def launch(args, block: bool = True):
         photo_state = gr.State(None)
         started_state = gr.State(0.0)
         with gr.Row():
-            upload = gr.UploadButton("Upload a photo", file_types=["image"], elem_id="upload",
+            upload = gr.UploadButton("Upload a photo", elem_id="upload",  # any file: we say what is wrong
                                      variant="primary")
             demo_button = gr.Button("Demo photo (astronaut)", elem_id="demo-photo")
         status = gr.Markdown("No photo yet.", elem_id="status")
