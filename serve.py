@@ -457,7 +457,9 @@ def launch(args, block: bool = True):
             best = int(np.argmin(snapshot.loss))            # the best of the restarts so far
             run.snapshot = dataclasses.replace(snapshot, generated=snapshot.generated[best:best + 1],
                                                loss=snapshot.loss[best:best + 1])
-            if run.stop.is_set():
+            if run.stop.is_set():                           # Stop: the result so far
+                if page.runs.get(session) is run:
+                    yield finish(run, stopped=True)
                 return
             if snapshot.iteration >= config.n_iter:
                 break
@@ -476,12 +478,17 @@ def launch(args, block: bool = True):
         yield finish(run, stopped=False)
 
     def on_stop(request: gr.Request):
+        """Ask this user's search to stop at its next snapshot (at most outInterval iterations).
+
+        Not Gradio's ``cancels=``: cancelling the running generator left its concurrency slot
+        taken in Gradio 6.31 (the next Complete never started), and it would drop the result so
+        far, which the search hands back here."""
         run = page.runs.get(request.session_hash)
-        if run is None or run.snapshot is None:
-            return (gr.update(), "Stopped before the search began.", gr.update(), gr.update(),
-                    gr.update(), gr.update())
+        if run is None or run.stop.is_set() or (run.snapshot is not None
+                                                and run.snapshot.iteration >= run.n_iter):
+            return "Nothing to stop."
         run.stop.set()
-        return finish(run, stopped=True)
+        return "Stopping at the search's next update..."
 
     def on_unload(request: gr.Request):
         run = page.runs.pop(request.session_hash, None)
@@ -570,13 +577,13 @@ def launch(args, block: bool = True):
         gallery.select(on_gallery_select, None, face_choice, queue=False)
         approach.change(on_approach, approach, lr, queue=False)
         run_outs = [row, status, pasted, download_pasted, download_face, started_state]
-        complete_event = complete_button.click(
+        complete_button.click(
             on_complete,
             [photo_state, editor, face_choice, mask_choice, center_scale, fraction, half_side,
              pattern_fraction, approach, n_iter, lr, lam, out_interval, n_restarts, seed,
              weighted, blend, checkpoint_dir],
             run_outs, concurrency_limit=1, concurrency_id="search")
-        stop_button.click(on_stop, None, run_outs, cancels=[complete_event], queue=False)
+        stop_button.click(on_stop, None, status, queue=False)
         blocks.unload(on_unload)
 
     blocks.queue(default_concurrency_limit=1)

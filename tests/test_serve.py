@@ -277,7 +277,9 @@ def brush_mouth(page, photo, edit):
     canvas = Canvas(page, edit)
     before = canvas.screenshot()
     y = mouth[:, 1].mean()
+    started = time.perf_counter()
     canvas.stroke([(mouth[:, 0].min(), y), (mouth[:, 0].max(), y)])
+    print(f"\nthe stroke took {time.perf_counter() - started:.1f} s")
     time.sleep(0.5)
     brushed = canvas.painted(before)
     assert brushed[int(y), int(mouth[:, 0].mean())], "the stroke did not reach the mouth"
@@ -370,9 +372,9 @@ def test_a_brush_covering_the_whole_face_says_so(open_page):
     (x0, y0), (x1, y1) = corners[:, 0].min(axis=0) - 4, corners[:, 0].max(axis=0) + 4
     canvas = Canvas(page, photo)
     zigzag = []
-    for row, y in enumerate(np.arange(y0, y1 + 6, 6)):
+    for row, y in enumerate(np.arange(y0, y1 + 10, 10)):     # the brush is about 30 pixels wide
         zigzag += [(x0, y), (x1, y)] if row % 2 == 0 else [(x1, y), (x0, y)]
-    canvas.stroke(zigzag, steps=4)
+    canvas.stroke(zigzag, steps=2)
     complete(page, r"The mask covers 100% of the aligned face: the search needs at least 5% of "
                    r"it known to match")
 
@@ -383,11 +385,11 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     choose_mask(page, "center")
     fill(page, "n-iter", 100000)
     page.click("#complete")
-    wait_status(page, r"Iteration \d+ of 100000")
+    wait_status(page, r"Iteration [1-9]\d* of 100000")
     page.click("#stop")
     status = wait_status(page, r"Stopped at iteration \d+ of 100000", timeout=60)
     assert "Pasted into astronaut.png at 512x512" in status
-    assert page.locator("#download-pasted").is_visible()
+    page.locator("#download-pasted").wait_for(state="visible", timeout=10_000)
     fill(page, "n-iter", 5)                  # the server is free again
     complete(page, r"Done: 5 iterations")
 
