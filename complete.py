@@ -45,6 +45,7 @@ import flags
 import mask_files
 import masks
 import outputs
+import photo_masks
 import precision
 import quiet
 import utils
@@ -104,10 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
     add("--maskFile", default=None,
         help="One mask image for every input (any square size, resized nearest-neighbour; "
-             "white = keep, black = missing); overrides --maskType")
+             "white = keep, black = missing; with --align, a mask of the photo's size is drawn "
+             "on the photo and only its black pixels change); overrides --maskType")
     add("--maskDir", default=None,
         help="Folder with one mask per input, matched by file name (same convention as "
-             "--maskFile); overrides --maskType")
+             "--maskFile, photo-size masks included); overrides --maskType")
     add("--weighted", action="store_true",
         help="The paper's importance-weighted contextual loss: a known pixel weighs the "
              "fraction of missing pixels in the --weightWindow square around it")
@@ -246,6 +248,8 @@ class Inputs:
     lowres_mask: np.ndarray       # (S/8, S/8, 1): the lowres mask's known pooled pixels
     photos: tuple = ()            # --align: N photos, uint8 RGB ...
     transforms: tuple = ()        # ... and N 2x3 affine maps from photo to face
+    photo_holes: tuple = ()       # --align with masks of the photo's size: N (H, W) bool holes
+                                  # (True = missing; None where the mask was a face mask)
 
 
 def rows_of(per_image: np.ndarray, rows: slice) -> np.ndarray:
@@ -281,9 +285,18 @@ def build_masks(options: Options, size: int) -> tuple[np.ndarray, np.ndarray]:
 def load_inputs(options: Options, arch, log=print) -> Inputs:
     """Read (or align) every image and build its mask."""
     images, photos, transforms = read_or_align(options, arch, log)
-    mask, lowres_mask = build_masks(options, arch.image_size)
+    holes = ()
+    if options.align and (options.maskFile or options.maskDir):
+        # A mask of a photo's size is drawn on the photo: warped into the face, and only
+        # its black pixels change when the face is pasted back (photo_masks.py).
+        paths = ([options.maskFile] * len(options.imgs) if options.maskFile
+                 else mask_files.mask_paths(options.maskDir, list(options.imgs)))
+        mask, holes = photo_masks.masks_for_photos(paths, photos, transforms, arch.image_size)
+        lowres_mask, holes = masks.no_lowres_mask(arch.image_size), tuple(holes)
+    else:
+        mask, lowres_mask = build_masks(options, arch.image_size)
     return Inputs(options.imgs, tuple(outputs.safe_unique_names(options.imgs)), images, mask,
-                  lowres_mask, photos, transforms)
+                  lowres_mask, photos, transforms, holes)
 
 
 # ----------------------------------------------------------------- the search
@@ -416,9 +429,10 @@ def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> None:
     outputs.write_index(options.out_root, inputs.paths, inputs.names)
     if options.pasteBack:
         face_masks = np.broadcast_to(inputs.masks, final.shape[:3] + (1,))
-        pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform)
-                  for photo, face, face_mask, transform in
-                  zip(inputs.photos, final, face_masks, inputs.transforms)]
+        holes = inputs.photo_holes or (None,) * len(final)
+        pasted = [photo_masks.paste_back(photo, utils.from_model(face), face_mask, transform, hole)
+                  for photo, face, face_mask, transform, hole in
+                  zip(inputs.photos, final, face_masks, inputs.transforms, holes)]
         outputs.write_per_image(options.out_root, inputs.names, pasted, subdir=PASTED_DIR)
         outputs.write_index(options.out_root, inputs.paths, inputs.names, subdir=PASTED_DIR)
 

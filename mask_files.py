@@ -61,6 +61,11 @@ def find_mask(mask_dir: str, image_path: str) -> str | None:
 
 def masks_from_dir(mask_dir: str, image_paths: list[str], size: int) -> np.ndarray:
     """One mask per image from ``mask_dir``: (N, size, size, 1)."""
+    return np.stack([load_mask(path, size) for path in mask_paths(mask_dir, image_paths)])
+
+
+def mask_paths(mask_dir: str, image_paths: list[str]) -> list[str]:
+    """The mask file of each image in ``mask_dir`` (same name, any image extension)."""
     if not os.path.isdir(mask_dir):
         raise CompletionError(f"--maskDir '{mask_dir}' is not a folder")
     found = [find_mask(mask_dir, path) for path in image_paths]
@@ -70,4 +75,4 @@ def masks_from_dir(mask_dir: str, image_paths: list[str], size: int) -> np.ndarr
             f"no mask in '{mask_dir}' for " + ", ".join(without[:10])
             + (f" and {len(without) - 10} more" if len(without) > 10 else "")
             + ": each image needs a mask file of the same name (white = keep, black = missing)")
-    return np.stack([load_mask(path, size) for path in found])
+    return found

@@ -1,0 +1,597 @@
+#!/usr/bin/env python3
+"""A local web page for completing your own photo: brush over what is missing, watch the search.
+
+    python serve.py                      # http://127.0.0.1:7860, the shipped model in ./checkpoint
+    python serve.py --port 8000 --checkpointDir runs/faces/checkpoint --nIter 300
+
+The page (Gradio, see README.md "A web page") takes a photo (upload, or the demo
+photo: scikit-image's ``astronaut()``), finds its faces with :mod:`align`
+(the largest is selected), lets the user brush the region to fill on the photo
+itself or pick one of :data:`masks.MASK_TYPES` for the aligned face, runs the
+search of :mod:`completion` showing the completed face every ``outInterval``
+iterations, and pastes the completed face back into the photo at full size:
+
+* a brushed mask is in photo coordinates; :mod:`photo_masks` warps it into the
+  aligned face by the face's own affine transform and pastes back only on the
+  brushed pixels, so every other pixel of the photo keeps its value;
+* a large photo (up to utils.MAX_IMAGE_PIXELS, 67 megapixels) is downscaled for
+  detection (:data:`DETECT_SIDE`) and for the editor (:data:`EDIT_SIDE`); the
+  landmarks, the aligned face and the pasted photo use the full photo.
+
+Flags: ``--port``, ``--host``, ``--checkpointDir`` and the search and mask
+defaults of ``complete.py`` (the same flags, parsed by the same code), which
+become the page's initial values. Nothing leaves the machine: the page is served
+on the loopback address by default, Gradio's analytics are off, there is no share
+link and the theme uses the system's fonts (no font CDN).
+"""
+import argparse
+import atexit
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")     # before gradio is imported
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import complete  # noqa: E402
+import demo  # noqa: E402
+import faces  # noqa: E402
+import flags  # noqa: E402
+import masks  # noqa: E402
+import outputs  # noqa: E402
+import photo_masks  # noqa: E402
+import precision  # noqa: E402
+import quiet  # noqa: E402
+import utils  # noqa: E402
+from errors import UserError  # noqa: E402
+
+DETECT_SIDE = 1024      # dlib's detector sees the photo downscaled to at most this (longer side)
+EDIT_SIDE = 1536        # the editor and the previews show it downscaled to at most this
+FACE_TILE = 160         # the faces found, shown this large
+ROW_SCALE = 3           # the aligned-face row's tiles, scaled (nearest) this many times
+BRUSH = "brush on the photo"
+MASK_CHOICES = (BRUSH,) + masks.MASK_TYPES
+# complete.py's flags that set the page's initial values (same names, types, help, defaults).
+SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",
+                "hmcL", "hmcAnneal", "nIter", "lam", "sumLoss", "outInterval", "maskType",
+                "centerScale", "fractionMasked", "halfSide", "patternFraction", "weighted",
+                "weightWindow", "blend", "nRestarts", "seed", "precision", "verbose")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="A local web page to complete a face in your own photo with a trained DCGAN: "
+                    "brush over what is missing, watch the search, download the result.",
+        formatter_class=flags.DefaultsHelpFormatter)
+    parser.add_argument("--port", type=flags.positive_int, default=7860, help="Port of the page")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0 "
+                             "exposes the page to your network)")
+    parser.add_argument("--checkpointDir", default="checkpoint",
+                        help="Folder of the trained model's checkpoint (the page can change it)")
+    search = parser.add_argument_group("search and mask defaults (as complete.py; the page's "
+                                       "initial values)")
+    for action in complete.build_parser()._actions:       # the very same flags as complete.py
+        if action.dest in SEARCH_FLAGS:
+            search._add_action(action)
+    parser.set_defaults(maskType=BRUSH)      # the page's mask is brushed unless --maskType
+    return parser
+
+
+def resolve_defaults(args) -> argparse.Namespace:
+    """complete.py's step size for the approach when ``--lr`` is not given."""
+    args.lr = flags.DEFAULT_LR[args.approach] if args.lr is None else args.lr
+    return args
+
+
+# ------------------------------------------------------------------- photos and faces
+@dataclasses.dataclass
+class Face:
+    box: tuple[int, int, int, int]     # x0, y0, x1, y1 in photo pixels
+    transform: np.ndarray              # 2x3: photo -> aligned-face coordinates
+    aligned: np.ndarray                # uint8 (S, S, 3)
+
+
+@dataclasses.dataclass
+class Photo:
+    """A photo on the page: full size, the editor's copy and the faces in it."""
+    name: str
+    rgb: np.ndarray                    # uint8 (H, W, 3), as read from the file
+    edit: np.ndarray                   # uint8, longer side <= EDIT_SIDE
+    faces: list[Face]
+
+    @property
+    def edit_scale(self) -> float:     # editor pixels per photo pixel
+        return self.edit.shape[1] / self.rgb.shape[1]
+
+
+def downscale(rgb: np.ndarray, side: int) -> np.ndarray:
+    """``rgb`` with its longer side at most ``side`` (area averaging), or itself."""
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(round(width * scale), 1), max(round(height * scale), 1))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+_ALIGNER = None
+_ALIGNER_LOCK = threading.Lock()
+
+
+def aligner():
+    global _ALIGNER
+    with _ALIGNER_LOCK:
+        if _ALIGNER is None:
+            from align import AlignDlib
+            _ALIGNER = AlignDlib()
+        return _ALIGNER
+
+
+def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE) -> list[Face]:
+    """Every face dlib finds, largest first, aligned as ``complete.py --align`` aligns.
+
+    Detection runs on a copy whose longer side is at most ``detect_side`` (dlib's
+    detector upsamples once, so a 50-megapixel photo would cost minutes and
+    gigabytes); the landmarks, the transform and the aligned face come from the
+    full photo, as for a small photo.
+    """
+    import dlib
+    from align import alignment_transform, warp
+
+    small = downscale(rgb, detect_side)
+    scale = rgb.shape[1] / small.shape[1]
+    detector = aligner()
+    boxes = sorted(detector.getAllFaceBoundingBoxes(small),
+                   key=lambda rect: rect.width() * rect.height(), reverse=True)
+    found = []
+    for rect in boxes:
+        box = tuple(int(round(value * scale)) for value in
+                    (rect.left(), rect.top(), rect.right(), rect.bottom()))
+        landmarks = detector.findLandmarks(rgb, dlib.rectangle(*box))
+        transform = alignment_transform(landmarks, size)
+        found.append(Face(box, transform, warp(rgb, transform, size)))
+    return found
+
+
+def read_photo(path: str, name: str | None = None) -> Photo:
+    """Read an uploaded file; a file that is not an image raises UserError."""
+    try:
+        rgb = utils.load_rgb(path)
+    except utils.ImageReadError as error:
+        shown = name or os.path.basename(path)
+        reason = str(error).split(": ", 1)[-1].replace(path, shown)
+        raise UserError(f"{shown} is not an image this page can read: {reason}. "
+                        "Upload a photo (PNG or JPEG).") from None
+    return Photo(name or os.path.basename(path), rgb, downscale(rgb, EDIT_SIDE), [])
+
+
+def crop(rgb: np.ndarray, box, side: int = FACE_TILE) -> np.ndarray:
+    """A square crop around ``box`` (with a margin), resized to ``side``."""
+    x0, y0, x1, y1 = box
+    half = int(max(x1 - x0, y1 - y0) * 0.7)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    height, width = rgb.shape[:2]
+    region = rgb[max(cy - half, 0):min(cy + half, height), max(cx - half, 0):min(cx + half, width)]
+    return cv2.resize(region, (side, side), interpolation=cv2.INTER_AREA)
+
+
+# ------------------------------------------------------------------------- the model
+class Models:
+    """Loaded models by checkpoint folder, reloaded when a newer checkpoint appears."""
+
+    def __init__(self, precision_name: str):
+        self.precision = precision.choose(precision_name)[0]
+        self.cache = {}
+        self.lock = threading.Lock()
+
+    def get(self, directory: str):
+        import checkpoints
+
+        key = os.path.abspath(directory)
+        with self.lock:
+            latest = checkpoints.latest(directory)
+            cached = self.cache.get(key)
+            if cached is None or cached[1] != latest:
+                self.cache[key] = checkpoints.load_for_completion(directory, self.precision,
+                                                                  warn=lambda line: None)
+            return self.cache[key]
+
+    def image_size(self, directory: str) -> int:
+        return self.get(directory)[0].arch.image_size
+
+
+# ----------------------------------------------------------------------------- masks
+def brush_hole(editor_value, shape) -> np.ndarray:
+    """(H, W) bool of the pixels brushed in the editor, at the editor's size ``shape``."""
+    layers = (editor_value or {}).get("layers") or []
+    hole = np.zeros(shape[:2], bool)
+    for layer in layers:
+        if layer is None:
+            continue
+        layer = np.asarray(layer)
+        alpha = layer[..., 3] if layer.ndim == 3 and layer.shape[2] == 4 else layer.max(axis=-1) \
+            if layer.ndim == 3 else layer
+        painted = alpha > 0
+        if painted.shape != hole.shape:
+            painted = cv2.resize(painted.astype(np.uint8), (shape[1], shape[0]),
+                                 interpolation=cv2.INTER_NEAREST) > 0
+        hole |= painted
+    return hole
+
+
+def upscale_hole(hole: np.ndarray, shape) -> np.ndarray:
+    """An editor-sized hole at the photo's size (nearest: each brushed pixel stays brushed)."""
+    if hole.shape == tuple(shape[:2]):
+        return hole
+    return cv2.resize(hole.astype(np.uint8), (shape[1], shape[0]),
+                      interpolation=cv2.INTER_NEAREST) > 0
+
+
+def scaled_transform(transform: np.ndarray, scale: float) -> np.ndarray:
+    """The face transform for the photo scaled by ``scale`` (editor coordinates)."""
+    result = np.asarray(transform, np.float64).copy()
+    result[:, :2] /= scale
+    return result
+
+
+# ------------------------------------------------------------------------------ page
+@dataclasses.dataclass
+class Run:
+    """One completion on the page: what it needs to paste the latest snapshot back."""
+    photo: Photo
+    face: Face
+    images: np.ndarray                 # (1, S, S, C) in [-1, 1]
+    mask: np.ndarray                   # (1, S, S, 1)
+    hole: np.ndarray | None            # (H, W) bool brushed on the photo, or None (a mask type)
+    edit_hole: np.ndarray | None
+    blend: bool
+    n_iter: int
+    folder: str
+    started: float
+    snapshot: object = None
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+
+class Page:
+    """The Gradio page and its callbacks (state shared by all users: models, runs)."""
+
+    def __init__(self, args):
+        self.args = resolve_defaults(args)
+        self.models = Models(args.precision)
+        self.runs: dict[str, Run] = {}
+        self.root = tempfile.mkdtemp(prefix="dcgan-serve-")
+        atexit.register(shutil.rmtree, self.root, True)
+
+    # ---- photo
+    def load(self, path: str | None, name: str | None, checkpoint_dir: str):
+        """(Photo or None, message) for an uploaded file or the demo photo."""
+        if path is None:
+            from skimage import data
+            photo = Photo("astronaut.png", data.astronaut(), data.astronaut(), [])
+        else:
+            photo = read_photo(path, name)
+        try:
+            size = self.models.image_size(checkpoint_dir)
+        except UserError:
+            size = 64
+        photo.faces = find_faces(photo.rgb, size)
+        height, width = photo.rgb.shape[:2]
+        if not photo.faces:
+            return photo, (f"No face found in {photo.name} ({width}x{height}): the model completes "
+                           "faces, so it needs a photo with a frontal face (dlib's detector, on the "
+                           f"photo downscaled to {DETECT_SIDE} pixels, finds faces of about 40 "
+                           "pixels and more). Try another photo.")
+        count = len(photo.faces)
+        return photo, (f"{photo.name}: {width}x{height}, {count} face{'s' * (count > 1)} found; "
+                       "face 1 (the largest) is selected. Brush over what is missing, then "
+                       "press Complete.")
+
+
+def launch(args, block: bool = True):
+    """Build the page and serve it; returns (demo, url)."""
+    import gradio as gr
+
+    page = Page(args)
+    args = page.args
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
+
+    def photo_outputs(photo, message, warn):
+        if warn:
+            gr.Warning(message)
+        if photo is None:
+            return None, gr.update(), gr.update(value=[]), gr.update(choices=[], value=None), \
+                message
+        tiles = [(crop(photo.rgb, face.box), f"{i + 1}" + (" (largest)" if i == 0 else ""))
+                 for i, face in enumerate(photo.faces)]
+        choices = [str(i + 1) for i in range(len(photo.faces))]
+        editor = {"background": photo.edit, "layers": [], "composite": None}
+        return photo, editor, tiles, gr.update(choices=choices, value=choices[0] if choices
+                                               else None), message
+
+    def on_upload(path, checkpoint_dir):
+        if not path:
+            return photo_outputs(None, "No file received.", True)
+        name = os.path.basename(path)
+        try:
+            photo, message = page.load(path, name, checkpoint_dir)
+        except UserError as error:
+            return photo_outputs(None, str(error), True)
+        return photo_outputs(photo, message, not photo.faces)
+
+    def on_demo(checkpoint_dir):
+        photo, message = page.load(None, None, checkpoint_dir)
+        return photo_outputs(photo, message, not photo.faces)
+
+    def on_gallery_select(event: gr.SelectData):
+        return str(event.index + 1)
+
+    def on_approach(approach):
+        return flags.DEFAULT_LR[approach]
+
+    def problem(message):
+        gr.Warning(message)
+        return (gr.update(), message, gr.update(), gr.update(), gr.update(), gr.update())
+
+    def finish(run: Run, stopped: bool):
+        """The final outputs from the run's latest snapshot."""
+        snapshot = run.snapshot
+        generated = snapshot.generated[:1]
+        completed = outputs.composite(run.images, generated, run.mask)
+        blended = outputs.final_completion(run.images, generated, run.mask, blend=True)
+        final = blended if run.blend else completed
+        face_rgb = utils.from_model(final[0])
+        if face_rgb.shape[2] == 1:
+            face_rgb = np.repeat(face_rgb, 3, axis=2)
+        row = demo.figure([run.images * run.mask, generated, completed, blended], scale=ROW_SCALE)
+        pasted = photo_masks.paste_back(run.photo.rgb, face_rgb, run.mask[0], run.face.transform,
+                                        run.hole)
+        stem = os.path.splitext(run.photo.name)[0] or "photo"
+        stem = utils.unique_output_names([stem])[0]
+        pasted_path = os.path.join(run.folder, f"{stem}_pasted.png")
+        face_path = os.path.join(run.folder, f"{stem}_completed.png")
+        large = pasted.shape[0] * pasted.shape[1] > 8_000_000
+        Image.fromarray(pasted).save(pasted_path, compress_level=1 if large else 6)
+        Image.fromarray(face_rgb).save(face_path)
+        seconds = time.perf_counter() - run.started
+        how = (f"Stopped at iteration {snapshot.iteration} of {run.n_iter}" if stopped
+               else f"Done: {snapshot.iteration} iterations")
+        status = (f"{how} in {seconds:.1f} s, loss {float(snapshot.loss[0]):.4f}. "
+                  f"Pasted {'(blended) ' if run.blend else ''}into {run.photo.name} at "
+                  f"{pasted.shape[1]}x{pasted.shape[0]}.")
+        preview = downscale(pasted, EDIT_SIDE)
+        return (row, status, preview, gr.update(value=pasted_path, visible=True),
+                gr.update(value=face_path, visible=True), run.started)
+
+    def on_complete(photo, editor, face_choice, mask_choice, center_scale, fraction, half_side,
+                    pattern_fraction, approach, n_iter, lr, lam, out_interval, n_restarts, seed,
+                    weighted, blend, checkpoint_dir, request: gr.Request):
+        from completion import CompletionConfig, complete as search_z
+
+        started = time.perf_counter()
+        session = request.session_hash
+        if photo is None:
+            yield problem("Upload a photo or press 'Demo photo' first.")
+            return
+        if not photo.faces:
+            yield problem(f"No face found in {photo.name}: upload a photo with a frontal face.")
+            return
+        index = int(face_choice) - 1 if face_choice else 0
+        face = photo.faces[min(max(index, 0), len(photo.faces) - 1)]
+        try:
+            dcgan, prefix = page.models.get(checkpoint_dir)
+        except UserError as error:
+            yield problem(f"Model: {error}")
+            return
+        arch = dcgan.arch
+        if face.aligned.shape[0] != arch.image_size:
+            refound = find_faces(photo.rgb, arch.image_size)
+            face = refound[min(index, len(refound) - 1)]
+        seed = None if seed is None or seed == "" else int(seed)
+        rng = np.random.default_rng(seed)
+        hole = edit_hole = None
+        lowres_mask = None
+        try:
+            if mask_choice == BRUSH:
+                edit_hole = brush_hole(editor, photo.edit.shape)
+                if not edit_hole.any():
+                    raise UserError("The brush is empty: brush over the part of the face to fill "
+                                    "(or choose a mask type).")
+                hole = upscale_hole(edit_hole, photo.rgb.shape)
+                mask = photo_masks.face_mask(hole, face.transform, arch.image_size)
+                outside = photo_masks.brushed_outside_face(hole, face.transform, arch.image_size)
+                if outside > 0.01:
+                    gr.Warning(f"{100 * outside:.0f}% of the brushed pixels are outside the "
+                               "aligned face's square: the model does not see them, and they "
+                               "stay as they are.")
+            else:
+                mask, lowres_mask = masks.make_mask(mask_choice, arch.image_size,
+                                                    float(center_scale), float(fraction), rng,
+                                                    side=half_side,
+                                                    pattern_fraction=float(pattern_fraction))
+            config = CompletionConfig(
+                approach=approach, lr=float(lr) if lr not in (None, "") else None,
+                momentum=args.momentum, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
+                hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps, hmc_L=args.hmcL,
+                hmc_anneal=args.hmcAnneal, lam=float(lam), n_iter=int(n_iter),
+                out_interval=int(out_interval), normalize=not args.sumLoss)
+        except (UserError, ValueError) as error:
+            message = str(error)
+            yield problem(message[:1].upper() + message[1:])
+            return
+        images = faces.model_images(face.aligned[None], arch.c_dim)   # gray as training reads it
+        mask = mask[None]
+        loss_mask = masks.importance_weights(mask, args.weightWindow) if weighted else mask
+        folder = tempfile.mkdtemp(dir=page.root)
+        run = Run(photo, face, images, mask, hole, edit_hole, bool(blend), config.n_iter, folder,
+                  started)
+        old = page.runs.get(session)
+        if old is not None:
+            old.stop.set()
+            shutil.rmtree(old.folder, ignore_errors=True)
+        page.runs[session] = run
+        restarts = max(int(n_restarts or 1), 1)
+        tiled_images = np.concatenate([images] * restarts)
+        tiled_mask = np.concatenate([loss_mask] * restarts)
+        tiled_low = None if lowres_mask is None else lowres_mask[None]
+        edit_transform = scaled_transform(face.transform, photo.edit_scale)
+        yield (gr.update(), f"Searching with {prefix} ({approach}, {config.n_iter} iterations)...",
+               gr.update(), gr.update(visible=False), gr.update(visible=False), started)
+        for snapshot in search_z(dcgan.generator, dcgan.discriminator, tiled_images, tiled_mask,
+                                 tiled_low, config=config, seed=seed):
+            best = int(np.argmin(snapshot.loss))            # the best of the restarts so far
+            run.snapshot = dataclasses.replace(snapshot, generated=snapshot.generated[best:best + 1],
+                                               loss=snapshot.loss[best:best + 1])
+            if run.stop.is_set():                           # Stop: the result so far
+                if page.runs.get(session) is run:
+                    yield finish(run, stopped=True)
+                return
+            if snapshot.iteration >= config.n_iter:
+                break
+            generated = run.snapshot.generated
+            completed = outputs.composite(images, generated, mask)
+            row = demo.figure([images * mask, generated, completed], scale=ROW_SCALE)
+            live_face = utils.from_model(completed[0])
+            if live_face.shape[2] == 1:
+                live_face = np.repeat(live_face, 3, axis=2)
+            live_photo = photo_masks.paste_back(photo.edit, live_face, mask[0], edit_transform,
+                                                edit_hole)
+            yield (row, f"Iteration {snapshot.iteration} of {config.n_iter}: loss "
+                        f"{float(run.snapshot.loss[0]):.4f} "
+                        f"({time.perf_counter() - started:.1f} s)",
+                   live_photo, gr.update(), gr.update(), started)
+        yield finish(run, stopped=False)
+
+    def on_stop(request: gr.Request):
+        """Ask this user's search to stop at its next snapshot (at most outInterval iterations).
+
+        Not Gradio's ``cancels=``: cancelling the running generator left its concurrency slot
+        taken in Gradio 6.31 (the next Complete never started), and it would drop the result so
+        far, which the search hands back here."""
+        run = page.runs.get(request.session_hash)
+        if run is None or run.stop.is_set() or (run.snapshot is not None
+                                                and run.snapshot.iteration >= run.n_iter):
+            return "Nothing to stop."
+        run.stop.set()
+        return "Stopping at the search's next update..."
+
+    def on_unload(request: gr.Request):
+        run = page.runs.pop(request.session_hash, None)
+        if run is not None:
+            run.stop.set()
+            shutil.rmtree(run.folder, ignore_errors=True)
+
+    with gr.Blocks(title="DCGAN image completion", analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as blocks:
+        gr.Markdown("## Complete a face in your photo with a DCGAN\n"
+                    "Upload a photo (or take the demo photo), brush over the part of the face to "
+                    "fill, and press **Complete**: the search for the generator's `z` is shown "
+                    "every *output interval* iterations, then the completed face is pasted back "
+                    "into the photo. Only the brushed pixels change. Everything runs on this "
+                    "machine.")
+        photo_state = gr.State(None)
+        started_state = gr.State(0.0)
+        with gr.Row():
+            upload = gr.UploadButton("Upload a photo", elem_id="upload",  # any file: we say what is wrong
+                                     variant="primary")
+            demo_button = gr.Button("Demo photo (astronaut)", elem_id="demo-photo")
+        status = gr.Markdown("No photo yet.", elem_id="status")
+        with gr.Row():
+            with gr.Column(scale=3):
+                editor = gr.ImageEditor(
+                    label="Photo: brush over what is missing", type="numpy", image_mode="RGBA",
+                    sources=(), transforms=(), layers=False, format="png", elem_id="editor",
+                    brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"), height=640)
+            with gr.Column(scale=2):
+                gallery = gr.Gallery(label="Faces found (click to choose)", columns=4, height=200,
+                                     allow_preview=False, elem_id="faces")
+                face_choice = gr.Radio([], label="Face to complete", elem_id="face-choice")
+                mask_choice = gr.Radio(list(MASK_CHOICES), value=args.maskType,
+                                       label="Mask (the brush, or a mask of the aligned face)",
+                                       elem_id="mask-choice")
+                with gr.Accordion("Mask options", open=False):
+                    center_scale = gr.Slider(0.05, 0.5, value=args.centerScale, step=0.01,
+                                             label="center: hole from size*scale to "
+                                                   "size*(1-scale)")
+                    fraction = gr.Slider(0.0, 1.0, value=args.fractionMasked, step=0.05,
+                                         label="random: share of missing pixels")
+                    half_side = gr.Dropdown(list(masks.HALF_SIDES), value=args.halfSide,
+                                            label="half: the missing half")
+                    pattern_fraction = gr.Slider(0.0, 1.0, value=args.patternFraction, step=0.05,
+                                                 label="pattern: share of missing pixels")
+                with gr.Row():
+                    approach = gr.Dropdown(["momentum", "adam", "hmc"], value=args.approach,
+                                           label="Search", elem_id="approach")
+                    n_iter = gr.Number(args.nIter, precision=0, minimum=0, label="Iterations",
+                                       elem_id="n-iter")
+                with gr.Accordion("More search options", open=False):
+                    lr = gr.Number(args.lr, label="Step size (lr)", minimum=0)
+                    lam = gr.Number(args.lam, label="lam: weight of the perceptual loss",
+                                    minimum=0)
+                    out_interval = gr.Number(args.outInterval, precision=0, minimum=1,
+                                             label="Show the search every this many iterations",
+                                             elem_id="out-interval")
+                    n_restarts = gr.Number(args.nRestarts, precision=0, minimum=1,
+                                           label="Random starts (the best is kept)")
+                    seed = gr.Number(args.seed, precision=0, label="Seed (empty: random)")
+                    weighted = gr.Checkbox(args.weighted,
+                                           label="Importance-weighted contextual loss")
+                blend = gr.Checkbox(args.blend, label="Poisson-blend the completed face "
+                                                      "(pasted and downloaded)", elem_id="blend")
+                checkpoint_dir = gr.Textbox(args.checkpointDir, label="Model (checkpoint folder)",
+                                            elem_id="checkpoint-dir")
+                with gr.Row():
+                    complete_button = gr.Button("Complete", variant="primary",
+                                                elem_id="complete")
+                    stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+        row = gr.Image(label="Aligned face: masked / G(z) / completed / blended", type="numpy",
+                       format="png", interactive=False, elem_id="row", buttons=["fullscreen"])
+        pasted = gr.Image(label="The photo with the completed face", type="numpy", format="png",
+                          interactive=False, elem_id="pasted", buttons=["fullscreen"])
+        with gr.Row():
+            download_pasted = gr.DownloadButton("Download the photo (full size, PNG)",
+                                                visible=False, elem_id="download-pasted")
+            download_face = gr.DownloadButton("Download the completed face (PNG)",
+                                              visible=False, elem_id="download-face")
+
+        photo_outs = [photo_state, editor, gallery, face_choice, status]
+        upload.upload(on_upload, [upload, checkpoint_dir], photo_outs, concurrency_limit=2,
+                      concurrency_id="photos")
+        demo_button.click(on_demo, [checkpoint_dir], photo_outs, concurrency_limit=2,
+                          concurrency_id="photos")
+        gallery.select(on_gallery_select, None, face_choice, queue=False)
+        approach.change(on_approach, approach, lr, queue=False)
+        run_outs = [row, status, pasted, download_pasted, download_face, started_state]
+        complete_button.click(
+            on_complete,
+            [photo_state, editor, face_choice, mask_choice, center_scale, fraction, half_side,
+             pattern_fraction, approach, n_iter, lr, lam, out_interval, n_restarts, seed,
+             weighted, blend, checkpoint_dir],
+            run_outs, concurrency_limit=1, concurrency_id="search")
+        stop_button.click(on_stop, None, status, queue=False)
+        blocks.unload(on_unload)
+
+    blocks.queue(default_concurrency_limit=1)
+    blocks.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
+                  show_error=True, allowed_paths=[page.root], theme=theme,
+                  footer_links=[], prevent_thread_lock=not block, quiet=False)
+    return blocks
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet.quiet_tensorflow(args.verbose)
+    launch(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
