@@ -23,8 +23,9 @@ images it writes, as the 2016 code:
 
 With more images than one batch, batch k writes the same layout into
 ``outDir/batch_kkk/``. Beyond the original (see README.md): every image's final
-completion in ``outDir/completed/images/`` (:mod:`outputs`), ``--blend``
-(:mod:`blending`), ``--weighted``, ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
+completion in ``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
+(:mod:`blending`) and searched on the importance-weighted loss by default
+(``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
 ``--nRestarts``, ``--gif``, and ``--align``/``--pasteBack`` for raw photos (:mod:`faces`).
 """
 from __future__ import annotations
@@ -110,14 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--maskDir", default=None,
         help="Folder with one mask per input, matched by file name (same convention as "
              "--maskFile, photo-size masks included); overrides --maskType")
-    add("--weighted", action="store_true",
+    add("--weighted", action=argparse.BooleanOptionalAction, default=True,
         help="The paper's importance-weighted contextual loss: a known pixel weighs the "
-             "fraction of missing pixels in the --weightWindow square around it")
+             "fraction of missing pixels in the --weightWindow square around it "
+             "(--no-weighted: every known pixel weighs 1, the blog's loss)")
     add("--weightWindow", type=flags.positive_int, default=7,
         help="Window (odd) of the importance weights of --weighted")
-    add("--blend", action="store_true",
+    add("--blend", action=argparse.BooleanOptionalAction, default=True,
         help="Poisson-blend G(z) into the hole for the final per-image completions "
-             "(known pixels unchanged, G(z)'s gradients kept in the hole)")
+             "(known pixels unchanged, G(z)'s gradients kept in the hole; --no-blend: "
+             "G(z) pasted as it is, the blog's)")
     add("--nRestarts", type=flags.positive_int, default=1,
         help="Random starts per image; each image keeps the one with the lowest final loss")
     add("--gif", action="store_true",

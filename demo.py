@@ -13,7 +13,7 @@ default (momentum on the loss per known value, lr 1). Every other flag works as
 usual. Besides complete.py's outputs it writes:
 
 * ``outDir/blended/<name>``: the Poisson-blended completions (``completed/images/``
-  holds the plain ones, or blended ones too with ``--blend``);
+  holds them too by default, the plain ones with ``--no-blend``);
 * ``outDir/demo.png``: one row per mask, columns aligned face, masked (the hole
   gray), G(z), completed, blended; every tile scaled :data:`SCALE` times.
 """

@@ -46,9 +46,10 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
     dotted = faces16[0].parent / "sub" / ".." / faces16[0].name
     inputs = [dotted, *faces16[1:]]
     plain, fancy = tmp_path / "plain", tmp_path / "fancy"
-    assert _run(trained_run, plain, "--nIter", 4, "--outInterval", 2, *inputs) == 0
-    assert _run(trained_run, fancy, "--nIter", 4, "--outInterval", 2, "--blend", "--weighted",
-                "--gif", *inputs) == 0
+    assert _run(trained_run, plain, "--nIter", 4, "--outInterval", 2, "--no-blend",
+                "--no-weighted", *inputs) == 0
+    # blending and the weighted loss are the defaults
+    assert _run(trained_run, fancy, "--nIter", 4, "--outInterval", 2, "--gif", *inputs) == 0
 
     per_image = fancy / "completed" / "images"
     names = sorted(os.listdir(per_image))

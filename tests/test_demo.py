@@ -72,21 +72,32 @@ def test_demo_writes_every_output_per_mask(demo_out):
         assert _png(demo_out / "pasted" / name).shape == data.astronaut().shape
 
 
+def _tile(grid_path, index):
+    """Tile ``index`` of a one-row grid of the 6 masks (hats_imgs/, completed/NNNN.png)."""
+    grid = _png(grid_path)
+    assert grid.shape == (SIZE, 6 * SIZE, 3)
+    return grid[:, index * SIZE:(index + 1) * SIZE]
+
+
 def test_completions_keep_the_known_pixels_and_fill_the_hole_with_g(demo_out, face16):
-    generated = _png(demo_out / "hats_imgs/0003.png")             # one row of 6 tiles
-    assert generated.shape == (SIZE, 6 * SIZE, 3)
+    """The original's grid completed/NNNN.png pastes G(z) into the hole; the per-image
+    files (blended by default) keep the known pixels too."""
     for index, (name, known) in enumerate(zip(NAMES, expected_masks())):
-        completed = _png(demo_out / "completed/images" / name)
-        assert np.all(np.abs(completed[known] - face16[known]) <= 1), name
-        tile = generated[:, index * SIZE:(index + 1) * SIZE]
-        assert np.all(np.abs(completed[~known] - tile[~known]) <= 1), name
+        plain = _tile(demo_out / "completed/0003.png", index)
+        generated = _tile(demo_out / "hats_imgs/0003.png", index)
+        assert np.all(np.abs(plain[known] - face16[known]) <= 1), name
+        assert np.all(np.abs(plain[~known] - generated[~known]) <= 1), name
+        final = _png(demo_out / "completed/images" / name)
+        assert np.all(np.abs(final[known] - face16[known]) <= 1), name
 
 
 def test_blended_differs_from_plain_only_in_the_hole(demo_out):
     changed = 0
-    for name, known in zip(NAMES, expected_masks()):
-        plain = _png(demo_out / "completed/images" / name)
+    for index, (name, known) in enumerate(zip(NAMES, expected_masks())):
+        plain = _tile(demo_out / "completed/0003.png", index)
         blended = _png(demo_out / "blended" / name)
+        # --blend is the default: the per-image completions are the blended ones
+        np.testing.assert_array_equal(_png(demo_out / "completed/images" / name), blended)
         assert np.all(np.abs(blended[known] - plain[known]) <= 1), name
         changed += np.count_nonzero(np.abs(blended[~known] - plain[~known]) > 1)
     assert changed > 0
@@ -103,7 +114,7 @@ def test_figure_is_a_row_per_mask_of_five_scaled_tiles(demo_out, face16):
         assert np.all(np.abs(tiles[0] - big(face16)) <= 1)                     # aligned face
         hole = big(~known)
         assert np.all(np.abs(tiles[1][hole] - 128) <= 1)                        # masked: gray
-        assert np.all(np.abs(tiles[3] - big(_png(demo_out / "completed/images" / name))) <= 1)
+        assert np.all(np.abs(tiles[3] - big(_tile(demo_out / "completed/0003.png", row))) <= 1)
         assert np.all(np.abs(tiles[4] - big(_png(demo_out / "blended" / name))) <= 1)
     assert np.all(figure[tile:step] == 255)                                     # white gaps
 
