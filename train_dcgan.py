@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Save a checkpoint every this many steps")
     add("--log_interval", type=flags.positive_int, default=10,
         help="Print a progress line and log losses every this many steps")
-    add("--g_steps", type=flags.positive_int, default=2,
-        help="Generator updates per discriminator update (the original: 2)")
+    add("--g_steps", type=flags.positive_int, default=1,
+        help="Generator updates per discriminator update (the original: 2; 1 gave the same "
+             "held-out completions per step in 71%% of the time, see README)")
     add("--z_dim", type=flags.positive_int, default=100, help="Dimension of z")
     add("--gf_dim", type=flags.positive_int, default=64, help="Generator filters in the last layer")
     add("--df_dim", type=flags.positive_int, default=64,
