@@ -221,7 +221,7 @@ def test_completing_a_generated_face_drives_contextual_loss_down_90_percent(trai
                                      tf.constant(mask[None])).numpy()
 
     start, end = contextual(snapshots[0]), contextual(snapshots[-1])
-    assert start.min() > 1.0  # a real gap to close
+    assert start.min() > 0.5  # a real gap to close (L1 summed over the 576 known values)
     assert end.sum() <= 0.1 * start.sum(), (start, end)
 
 

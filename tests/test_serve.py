@@ -314,7 +314,7 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     started = time.perf_counter()
     status = complete(page)
     seconds = time.perf_counter() - started
-    assert re.search(r"Done: 100 iterations in [\d.]+ s, loss [\d.]+\. Pasted into obama\.jpg "
+    assert re.search(r"Done: 100 iterations in [\d.]+ s, loss [\d.]+\. Pasted \(blended\) into obama\.jpg "
                      r"at 910x1137", status), status
     log = page.evaluate("window.statusLog")
     assert any(re.search(r"Iteration \d+ of 100", text) for text in log), log   # live updates
@@ -388,7 +388,7 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     wait_status(page, r"Iteration [1-9]\d* of 100000")
     page.click("#stop")
     status = wait_status(page, r"Stopped at iteration \d+ of 100000", timeout=60)
-    assert "Pasted into astronaut.png at 512x512" in status
+    assert "Pasted (blended) into astronaut.png at 512x512" in status   # --blend: the default
     page.locator("#download-pasted").wait_for(state="visible", timeout=10_000)
     fill(page, "n-iter", 5)                  # the server is free again
     complete(page, r"Done: 5 iterations")
@@ -409,7 +409,8 @@ def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
         page.click("#complete")
     for page, photo in zip(pages, photos):
         name = "clapton-2.jpg" if photo is photos[0] else "astronaut.png"
-        wait_status(page, rf"Done: 30 iterations .* Pasted into {re.escape(name)}", timeout=300)
+        wait_status(page, rf"Done: 30 iterations .* Pasted \(blended\) into {re.escape(name)}",
+                    timeout=300)
         pasted = download(page, "download-pasted")
         assert pasted.shape == photo.shape
         face = serve.find_faces(photo, SIZE)[0]
@@ -431,7 +432,7 @@ def test_a_50_megapixel_photo(open_page, photos_dir, tmp_path):
     brushed, _ = brush_mouth(page, photo, edit)
     fill(page, "n-iter", 5)
     started = time.perf_counter()
-    assert "Pasted into large.png at 6300x7870" in complete(page)
+    assert "Pasted (blended) into large.png at 6300x7870" in complete(page)
     pasted = download(page, "download-pasted")
     completed = time.perf_counter() - started
     check_only_brushed_pixels_changed(pasted, photo, brushed,
@@ -445,7 +446,7 @@ def test_flags_are_complete_py_s():
     args = serve.resolve_defaults(serve.build_parser().parse_args([]))
     assert (args.port, args.host, args.checkpointDir) == (7860, "127.0.0.1", "checkpoint")
     assert (args.approach, args.lr, args.nIter, args.outInterval) == ("momentum", 1.0, 1000, 50)
-    assert (args.maskType, args.blend, args.nRestarts) == (serve.BRUSH, False, 1)
+    assert (args.maskType, args.blend, args.weighted, args.nRestarts) == (serve.BRUSH, True, True, 1)
     args = serve.resolve_defaults(serve.build_parser().parse_args(
         ["--approach", "adam", "--nIter", "300", "--maskType", "center", "--port", "8000"]))
     assert (args.approach, args.lr, args.nIter, args.maskType, args.port) == (
