@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")     # before gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -262,7 +263,8 @@ class Run:
 
 
 class Page:
-    """The Gradio page and its callbacks (state shared by all users: models, runs)."""
+    """The page's state, shared by all users: the models, each user's run and the folder of
+    the files to download (the events are :class:`Handlers`)."""
 
     def __init__(self, args):
         self.args = resolve_defaults(args)
@@ -296,86 +298,174 @@ class Page:
                        "press Complete.")
 
 
-def launch(args, block: bool = True):
-    """Build the page and serve it; returns (demo, url)."""
-    import gradio as gr
+# ------------------------------------------- a completion's mask and search settings (no Gradio)
+@dataclasses.dataclass
+class FaceMask:
+    """The mask of the aligned face for a completion, and the brushed pixels it came from."""
+    mask: np.ndarray                   # (S, S, 1) float32, 1 = known, 0 = missing
+    lowres: np.ndarray | None          # the mask type's low-resolution mask, or None (brushed)
+    hole: np.ndarray | None            # (H, W) bool brushed on the photo, or None (a mask type)
+    edit_hole: np.ndarray | None       # the same at the editor's size, or None
+    outside: float = 0.0               # share of the brushed pixels outside the face's square
 
-    page = Page(args)
-    args = page.args
-    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
 
-    def photo_outputs(photo, message, warn):
-        if warn:
-            gr.Warning(message)
-        if photo is None:
-            return None, gr.update(), gr.update(value=[]), gr.update(choices=[], value=None), \
-                message
-        tiles = [(crop(photo.rgb, face.box), f"{i + 1}" + (" (largest)" if i == 0 else ""))
-                 for i, face in enumerate(photo.faces)]
-        choices = [str(i + 1) for i in range(len(photo.faces))]
-        editor = {"background": photo.edit, "layers": [], "composite": None}
-        return photo, editor, tiles, gr.update(choices=choices, value=choices[0] if choices
-                                               else None), message
+def build_mask(photo: Photo, face: Face, size: int, mask_choice: str, editor, center_scale,
+               fraction, half_side, pattern_fraction, rng: np.random.Generator) -> FaceMask:
+    """The page's mask inputs as the mask of ``face`` aligned at ``size``.
 
-    def on_upload(path, checkpoint_dir):
+    ``mask_choice`` is :data:`BRUSH` (the pixels brushed in ``editor``, warped into
+    the face) or one of :data:`masks.MASK_TYPES` (with the mask options). Raises
+    UserError (an empty brush, a brush missing the face or covering too much of it)
+    or ValueError (a mask option out of range).
+    """
+    if mask_choice == BRUSH:
+        edit_hole = brush_hole(editor, photo.edit.shape)
+        if not edit_hole.any():
+            raise UserError("The brush is empty: brush over the part of the face to fill "
+                            "(or choose a mask type).")
+        hole = upscale_hole(edit_hole, photo.rgb.shape)
+        mask = photo_masks.face_mask(hole, face.transform, size)
+        outside = photo_masks.brushed_outside_face(hole, face.transform, size)
+        return FaceMask(mask, None, hole, edit_hole, outside)
+    mask, lowres_mask = masks.make_mask(mask_choice, size, float(center_scale), float(fraction),
+                                        rng, side=half_side,
+                                        pattern_fraction=float(pattern_fraction))
+    return FaceMask(mask, lowres_mask, None, None)
+
+
+def build_config(args, approach, lr, lam, n_iter, out_interval):
+    """The search's :class:`completion.CompletionConfig` from the page's search inputs; the
+    settings the page does not show come from the command line (``args``). An empty ``lr``
+    is the approach's default; a value out of range raises ValueError."""
+    from completion import CompletionConfig
+
+    return CompletionConfig(
+        approach=approach, lr=float(lr) if lr not in (None, "") else None,
+        momentum=args.momentum, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
+        hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps, hmc_L=args.hmcL,
+        hmc_anneal=args.hmcAnneal, lam=float(lam), n_iter=int(n_iter),
+        out_interval=int(out_interval), normalize=not args.sumLoss)
+
+
+# ------------------------------------------------------------- what the events show
+gr = None       # the gradio module, once import_gradio() ran (launch: --help stays fast)
+
+
+def import_gradio():
+    """Import gradio as this module's ``gr`` (the handlers' annotations name gr.Request)."""
+    global gr
+    import gradio
+    gr = gradio
+    return gradio
+
+
+def photo_outputs(photo: Photo | None, message: str, warn: bool):
+    """The outputs of a photo's upload: photo state, editor, faces, face choice, status."""
+    if warn:
+        gr.Warning(message)
+    if photo is None:
+        return None, gr.update(), gr.update(value=[]), gr.update(choices=[], value=None), \
+            message
+    tiles = [(crop(photo.rgb, face.box), f"{i + 1}" + (" (largest)" if i == 0 else ""))
+             for i, face in enumerate(photo.faces)]
+    choices = [str(i + 1) for i in range(len(photo.faces))]
+    editor = {"background": photo.edit, "layers": [], "composite": None}
+    return photo, editor, tiles, gr.update(choices=choices, value=choices[0] if choices
+                                           else None), message
+
+
+def problem(message: str):
+    """The outputs of a completion that cannot start: a warning and the status, nothing else."""
+    gr.Warning(message)
+    return (gr.update(), message, gr.update(), gr.update(), gr.update(), gr.update())
+
+
+def live_outputs(run: Run, edit_transform: np.ndarray):
+    """The outputs while the search runs: the row, the status and the photo at the editor's size."""
+    generated = run.snapshot.generated
+    completed = outputs.composite(run.images, generated, run.mask)
+    row = demo.figure([run.images * run.mask, generated, completed], scale=ROW_SCALE)
+    live_face = utils.from_model(completed[0])
+    if live_face.shape[2] == 1:
+        live_face = np.repeat(live_face, 3, axis=2)
+    live_photo = photo_masks.paste_back(run.photo.edit, live_face, run.mask[0], edit_transform,
+                                        run.edit_hole)
+    return (row, f"Iteration {run.snapshot.iteration} of {run.n_iter}: loss "
+                 f"{float(run.snapshot.loss[0]):.4f} "
+                 f"({time.perf_counter() - run.started:.1f} s)",
+            live_photo, gr.update(), gr.update(), run.started)
+
+
+def finish(run: Run, stopped: bool):
+    """The final outputs from the run's latest snapshot (the files saved for download)."""
+    snapshot = run.snapshot
+    generated = snapshot.generated[:1]
+    completed = outputs.composite(run.images, generated, run.mask)
+    blended = outputs.final_completion(run.images, generated, run.mask, blend=True)
+    final = blended if run.blend else completed
+    face_rgb = utils.from_model(final[0])
+    if face_rgb.shape[2] == 1:
+        face_rgb = np.repeat(face_rgb, 3, axis=2)
+    row = demo.figure([run.images * run.mask, generated, completed, blended], scale=ROW_SCALE)
+    pasted = photo_masks.paste_back(run.photo.rgb, face_rgb, run.mask[0], run.face.transform,
+                                    run.hole)
+    stem = os.path.splitext(run.photo.name)[0] or "photo"
+    stem = utils.unique_output_names([stem])[0]
+    pasted_path = os.path.join(run.folder, f"{stem}_pasted.png")
+    face_path = os.path.join(run.folder, f"{stem}_completed.png")
+    large = pasted.shape[0] * pasted.shape[1] > 8_000_000
+    Image.fromarray(pasted).save(pasted_path, compress_level=1 if large else 6)
+    Image.fromarray(face_rgb).save(face_path)
+    seconds = time.perf_counter() - run.started
+    how = (f"Stopped at iteration {snapshot.iteration} of {run.n_iter}" if stopped
+           else f"Done: {snapshot.iteration} iterations")
+    status = (f"{how} in {seconds:.1f} s, loss {float(snapshot.loss[0]):.4f}. "
+              f"Pasted {'(blended) ' if run.blend else ''}into {run.photo.name} at "
+              f"{pasted.shape[1]}x{pasted.shape[0]}.")
+    preview = downscale(pasted, EDIT_SIDE)
+    return (row, status, preview, gr.update(value=pasted_path, visible=True),
+            gr.update(value=face_path, visible=True), run.started)
+
+
+# -------------------------------------------------------------------- the events
+class Handlers:
+    """The page's event handlers (wired in :func:`wire_events`), on the shared :class:`Page`.
+
+    Gradio passes the inputs positionally, a parameter annotated ``gr.Request`` gets
+    the user's request (``session_hash`` tells users apart) and a generator's every
+    ``yield`` updates the outputs."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.args = page.args
+
+    # ---- photo
+    def on_upload(self, path, checkpoint_dir):
         if not path:
             return photo_outputs(None, "No file received.", True)
         name = os.path.basename(path)
         try:
-            photo, message = page.load(path, name, checkpoint_dir)
+            photo, message = self.page.load(path, name, checkpoint_dir)
         except UserError as error:
             return photo_outputs(None, str(error), True)
         return photo_outputs(photo, message, not photo.faces)
 
-    def on_demo(checkpoint_dir):
-        photo, message = page.load(None, None, checkpoint_dir)
+    def on_demo(self, checkpoint_dir):
+        photo, message = self.page.load(None, None, checkpoint_dir)
         return photo_outputs(photo, message, not photo.faces)
 
-    def on_gallery_select(event: gr.SelectData):
+    def on_gallery_select(self, event: "gr.SelectData"):
         return str(event.index + 1)
 
-    def on_approach(approach):
+    # ---- search options
+    def on_approach(self, approach):
         return flags.DEFAULT_LR[approach]
 
-    def problem(message):
-        gr.Warning(message)
-        return (gr.update(), message, gr.update(), gr.update(), gr.update(), gr.update())
-
-    def finish(run: Run, stopped: bool):
-        """The final outputs from the run's latest snapshot."""
-        snapshot = run.snapshot
-        generated = snapshot.generated[:1]
-        completed = outputs.composite(run.images, generated, run.mask)
-        blended = outputs.final_completion(run.images, generated, run.mask, blend=True)
-        final = blended if run.blend else completed
-        face_rgb = utils.from_model(final[0])
-        if face_rgb.shape[2] == 1:
-            face_rgb = np.repeat(face_rgb, 3, axis=2)
-        row = demo.figure([run.images * run.mask, generated, completed, blended], scale=ROW_SCALE)
-        pasted = photo_masks.paste_back(run.photo.rgb, face_rgb, run.mask[0], run.face.transform,
-                                        run.hole)
-        stem = os.path.splitext(run.photo.name)[0] or "photo"
-        stem = utils.unique_output_names([stem])[0]
-        pasted_path = os.path.join(run.folder, f"{stem}_pasted.png")
-        face_path = os.path.join(run.folder, f"{stem}_completed.png")
-        large = pasted.shape[0] * pasted.shape[1] > 8_000_000
-        Image.fromarray(pasted).save(pasted_path, compress_level=1 if large else 6)
-        Image.fromarray(face_rgb).save(face_path)
-        seconds = time.perf_counter() - run.started
-        how = (f"Stopped at iteration {snapshot.iteration} of {run.n_iter}" if stopped
-               else f"Done: {snapshot.iteration} iterations")
-        status = (f"{how} in {seconds:.1f} s, loss {float(snapshot.loss[0]):.4f}. "
-                  f"Pasted {'(blended) ' if run.blend else ''}into {run.photo.name} at "
-                  f"{pasted.shape[1]}x{pasted.shape[0]}.")
-        preview = downscale(pasted, EDIT_SIDE)
-        return (row, status, preview, gr.update(value=pasted_path, visible=True),
-                gr.update(value=face_path, visible=True), run.started)
-
-    def on_complete(photo, editor, face_choice, mask_choice, center_scale, fraction, half_side,
-                    pattern_fraction, approach, n_iter, lr, lam, out_interval, n_restarts, seed,
-                    weighted, blend, checkpoint_dir, request: gr.Request):
-        from completion import CompletionConfig, complete as search_z
-
+    # ---- completion
+    def on_complete(self, photo, editor, face_choice, mask_choice, center_scale, fraction,
+                    half_side, pattern_fraction, approach, n_iter, lr, lam, out_interval,
+                    n_restarts, seed, weighted, blend, checkpoint_dir, request: "gr.Request"):
+        """Complete: check the inputs, start the search, then show it as it goes."""
         started = time.perf_counter()
         session = request.session_hash
         if photo is None:
@@ -387,198 +477,207 @@ def launch(args, block: bool = True):
         index = int(face_choice) - 1 if face_choice else 0
         face = photo.faces[min(max(index, 0), len(photo.faces) - 1)]
         try:
-            dcgan, prefix = page.models.get(checkpoint_dir)
+            dcgan, prefix = self.page.models.get(checkpoint_dir)
         except UserError as error:
             yield problem(f"Model: {error}")
             return
-        arch = dcgan.arch
-        if face.aligned.shape[0] != arch.image_size:
-            refound = find_faces(photo.rgb, arch.image_size)
+        size = dcgan.arch.image_size
+        if face.aligned.shape[0] != size:       # found for another model's size
+            refound = find_faces(photo.rgb, size)
             face = refound[min(index, len(refound) - 1)]
         seed = None if seed is None or seed == "" else int(seed)
         rng = np.random.default_rng(seed)
-        hole = edit_hole = None
-        lowres_mask = None
         try:
-            if mask_choice == BRUSH:
-                edit_hole = brush_hole(editor, photo.edit.shape)
-                if not edit_hole.any():
-                    raise UserError("The brush is empty: brush over the part of the face to fill "
-                                    "(or choose a mask type).")
-                hole = upscale_hole(edit_hole, photo.rgb.shape)
-                mask = photo_masks.face_mask(hole, face.transform, arch.image_size)
-                outside = photo_masks.brushed_outside_face(hole, face.transform, arch.image_size)
-                if outside > 0.01:
-                    gr.Warning(f"{100 * outside:.0f}% of the brushed pixels are outside the "
-                               "aligned face's square: the model does not see them, and they "
-                               "stay as they are.")
-            else:
-                mask, lowres_mask = masks.make_mask(mask_choice, arch.image_size,
-                                                    float(center_scale), float(fraction), rng,
-                                                    side=half_side,
-                                                    pattern_fraction=float(pattern_fraction))
-            config = CompletionConfig(
-                approach=approach, lr=float(lr) if lr not in (None, "") else None,
-                momentum=args.momentum, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
-                hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps, hmc_L=args.hmcL,
-                hmc_anneal=args.hmcAnneal, lam=float(lam), n_iter=int(n_iter),
-                out_interval=int(out_interval), normalize=not args.sumLoss)
+            face_mask = build_mask(photo, face, size, mask_choice, editor, center_scale,
+                                   fraction, half_side, pattern_fraction, rng)
+            if face_mask.outside > 0.01:
+                gr.Warning(f"{100 * face_mask.outside:.0f}% of the brushed pixels are outside "
+                           "the aligned face's square: the model does not see them, and they "
+                           "stay as they are.")
+            config = build_config(self.args, approach, lr, lam, n_iter, out_interval)
         except (UserError, ValueError) as error:
             message = str(error)
             yield problem(message[:1].upper() + message[1:])
             return
-        images = faces.model_images(face.aligned[None], arch.c_dim)   # gray as training reads it
-        mask = mask[None]
-        loss_mask = masks.importance_weights(mask, args.weightWindow) if weighted else mask
-        folder = tempfile.mkdtemp(dir=page.root)
-        run = Run(photo, face, images, mask, hole, edit_hole, bool(blend), config.n_iter, folder,
-                  started)
-        old = page.runs.get(session)
+        run, snapshots = self.start_run(session, photo, face, face_mask, config, dcgan,
+                                        weighted, blend, n_restarts, seed, started)
+        yield (gr.update(), f"Searching with {prefix} ({approach}, {config.n_iter} iterations)...",
+               gr.update(), gr.update(visible=False), gr.update(visible=False), started)
+        yield from self.follow(run, snapshots, session)
+
+    def start_run(self, session: str, photo: Photo, face: Face, face_mask: FaceMask, config,
+                  dcgan, weighted, blend, n_restarts, seed, started: float):
+        """This user's new :class:`Run` (stopping their previous one) and the search's
+        snapshots (a generator: the search starts when it is iterated)."""
+        from completion import complete as search_z
+
+        # gray as training reads it
+        images = faces.model_images(face.aligned[None], dcgan.arch.c_dim)
+        mask = face_mask.mask[None]
+        loss_mask = masks.importance_weights(mask, self.args.weightWindow) if weighted else mask
+        folder = tempfile.mkdtemp(dir=self.page.root)
+        run = Run(photo, face, images, mask, face_mask.hole, face_mask.edit_hole, bool(blend),
+                  config.n_iter, folder, started)
+        old = self.page.runs.get(session)
         if old is not None:
             old.stop.set()
             shutil.rmtree(old.folder, ignore_errors=True)
-        page.runs[session] = run
+        self.page.runs[session] = run
         restarts = max(int(n_restarts or 1), 1)
         tiled_images = np.concatenate([images] * restarts)
         tiled_mask = np.concatenate([loss_mask] * restarts)
-        tiled_low = None if lowres_mask is None else lowres_mask[None]
-        edit_transform = scaled_transform(face.transform, photo.edit_scale)
-        yield (gr.update(), f"Searching with {prefix} ({approach}, {config.n_iter} iterations)...",
-               gr.update(), gr.update(visible=False), gr.update(visible=False), started)
-        for snapshot in search_z(dcgan.generator, dcgan.discriminator, tiled_images, tiled_mask,
-                                 tiled_low, config=config, seed=seed):
+        tiled_low = None if face_mask.lowres is None else face_mask.lowres[None]
+        snapshots = search_z(dcgan.generator, dcgan.discriminator, tiled_images, tiled_mask,
+                             tiled_low, config=config, seed=seed)
+        return run, snapshots
+
+    def follow(self, run: Run, snapshots, session: str):
+        """Yield the outputs at each snapshot, then the final ones (the result so far on Stop)."""
+        edit_transform = scaled_transform(run.face.transform, run.photo.edit_scale)
+        for snapshot in snapshots:
             best = int(np.argmin(snapshot.loss))            # the best of the restarts so far
-            run.snapshot = dataclasses.replace(snapshot, generated=snapshot.generated[best:best + 1],
+            run.snapshot = dataclasses.replace(snapshot,
+                                               generated=snapshot.generated[best:best + 1],
                                                loss=snapshot.loss[best:best + 1])
             if run.stop.is_set():                           # Stop: the result so far
-                if page.runs.get(session) is run:
+                if self.page.runs.get(session) is run:
                     yield finish(run, stopped=True)
                 return
-            if snapshot.iteration >= config.n_iter:
+            if snapshot.iteration >= run.n_iter:
                 break
-            generated = run.snapshot.generated
-            completed = outputs.composite(images, generated, mask)
-            row = demo.figure([images * mask, generated, completed], scale=ROW_SCALE)
-            live_face = utils.from_model(completed[0])
-            if live_face.shape[2] == 1:
-                live_face = np.repeat(live_face, 3, axis=2)
-            live_photo = photo_masks.paste_back(photo.edit, live_face, mask[0], edit_transform,
-                                                edit_hole)
-            yield (row, f"Iteration {snapshot.iteration} of {config.n_iter}: loss "
-                        f"{float(run.snapshot.loss[0]):.4f} "
-                        f"({time.perf_counter() - started:.1f} s)",
-                   live_photo, gr.update(), gr.update(), started)
+            yield live_outputs(run, edit_transform)
         yield finish(run, stopped=False)
 
-    def on_stop(request: gr.Request):
+    def on_stop(self, request: "gr.Request"):
         """Ask this user's search to stop at its next snapshot (at most outInterval iterations).
 
         Not Gradio's ``cancels=``: cancelling the running generator left its concurrency slot
         taken in Gradio 6.31 (the next Complete never started), and it would drop the result so
         far, which the search hands back here."""
-        run = page.runs.get(request.session_hash)
+        run = self.page.runs.get(request.session_hash)
         if run is None or run.stop.is_set() or (run.snapshot is not None
                                                 and run.snapshot.iteration >= run.n_iter):
             return "Nothing to stop."
         run.stop.set()
         return "Stopping at the search's next update..."
 
-    def on_unload(request: gr.Request):
-        run = page.runs.pop(request.session_hash, None)
+    def on_unload(self, request: "gr.Request"):
+        """The user left: stop their search and delete its files."""
+        run = self.page.runs.pop(request.session_hash, None)
         if run is not None:
             run.stop.set()
             shutil.rmtree(run.folder, ignore_errors=True)
 
+
+# -------------------------------------------------------------------- the layout
+def build_page(args) -> types.SimpleNamespace:
+    """Declare the page's components (inside a ``gr.Blocks``), initial values from ``args``;
+    returns them by name for :func:`wire_events`."""
+    ui = types.SimpleNamespace()
+    gr.Markdown("## Complete a face in your photo with a DCGAN\n"
+                "Upload a photo (or take the demo photo), brush over the part of the face to "
+                "fill, and press **Complete**: the search for the generator's `z` is shown "
+                "every *output interval* iterations, then the completed face is pasted back "
+                "into the photo. Only the brushed pixels change. Everything runs on this "
+                "machine.")
+    ui.photo_state = gr.State(None)
+    ui.started_state = gr.State(0.0)
+    with gr.Row():
+        # any file: on_upload says what is wrong with it
+        ui.upload = gr.UploadButton("Upload a photo", elem_id="upload", variant="primary")
+        ui.demo_button = gr.Button("Demo photo (astronaut)", elem_id="demo-photo")
+    ui.status = gr.Markdown("No photo yet.", elem_id="status")
+    with gr.Row():
+        with gr.Column(scale=3):
+            ui.editor = gr.ImageEditor(
+                label="Photo: brush over what is missing", type="numpy", image_mode="RGBA",
+                sources=(), transforms=(), layers=False, format="png", elem_id="editor",
+                brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"), height=640)
+        with gr.Column(scale=2):
+            ui.gallery = gr.Gallery(label="Faces found (click to choose)", columns=4, height=200,
+                                    allow_preview=False, elem_id="faces")
+            ui.face_choice = gr.Radio([], label="Face to complete", elem_id="face-choice")
+            ui.mask_choice = gr.Radio(list(MASK_CHOICES), value=args.maskType,
+                                      label="Mask (the brush, or a mask of the aligned face)",
+                                      elem_id="mask-choice")
+            with gr.Accordion("Mask options", open=False):
+                ui.center_scale = gr.Slider(0.05, 0.5, value=args.centerScale, step=0.01,
+                                            label="center: hole from size*scale to "
+                                                  "size*(1-scale)")
+                ui.fraction = gr.Slider(0.0, 1.0, value=args.fractionMasked, step=0.05,
+                                        label="random: share of missing pixels")
+                ui.half_side = gr.Dropdown(list(masks.HALF_SIDES), value=args.halfSide,
+                                           label="half: the missing half")
+                ui.pattern_fraction = gr.Slider(0.0, 1.0, value=args.patternFraction, step=0.05,
+                                                label="pattern: share of missing pixels")
+            with gr.Row():
+                ui.approach = gr.Dropdown(["momentum", "adam", "hmc"], value=args.approach,
+                                          label="Search", elem_id="approach")
+                ui.n_iter = gr.Number(args.nIter, precision=0, minimum=0, label="Iterations",
+                                      elem_id="n-iter")
+            with gr.Accordion("More search options", open=False):
+                ui.lr = gr.Number(args.lr, label="Step size (lr)", minimum=0)
+                ui.lam = gr.Number(args.lam, label="lam: weight of the perceptual loss",
+                                   minimum=0)
+                ui.out_interval = gr.Number(args.outInterval, precision=0, minimum=1,
+                                            label="Show the search every this many iterations",
+                                            elem_id="out-interval")
+                ui.n_restarts = gr.Number(args.nRestarts, precision=0, minimum=1,
+                                          label="Random starts (the best is kept)")
+                ui.seed = gr.Number(args.seed, precision=0, label="Seed (empty: random)")
+                ui.weighted = gr.Checkbox(args.weighted,
+                                          label="Importance-weighted contextual loss")
+            ui.blend = gr.Checkbox(args.blend, label="Poisson-blend the completed face "
+                                                     "(pasted and downloaded)", elem_id="blend")
+            ui.checkpoint_dir = gr.Textbox(args.checkpointDir, label="Model (checkpoint folder)",
+                                           elem_id="checkpoint-dir")
+            with gr.Row():
+                ui.complete_button = gr.Button("Complete", variant="primary",
+                                               elem_id="complete")
+                ui.stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+    ui.row = gr.Image(label="Aligned face: masked / G(z) / completed / blended", type="numpy",
+                      format="png", interactive=False, elem_id="row", buttons=["fullscreen"])
+    ui.pasted = gr.Image(label="The photo with the completed face", type="numpy", format="png",
+                         interactive=False, elem_id="pasted", buttons=["fullscreen"])
+    with gr.Row():
+        ui.download_pasted = gr.DownloadButton("Download the photo (full size, PNG)",
+                                               visible=False, elem_id="download-pasted")
+        ui.download_face = gr.DownloadButton("Download the completed face (PNG)",
+                                             visible=False, elem_id="download-face")
+    return ui
+
+
+def wire_events(blocks, ui: types.SimpleNamespace, handlers: Handlers):
+    """Connect the components of :func:`build_page` to the handlers (inside ``blocks``)."""
+    photo_outs = [ui.photo_state, ui.editor, ui.gallery, ui.face_choice, ui.status]
+    ui.upload.upload(handlers.on_upload, [ui.upload, ui.checkpoint_dir], photo_outs,
+                     concurrency_limit=2, concurrency_id="photos")
+    ui.demo_button.click(handlers.on_demo, [ui.checkpoint_dir], photo_outs, concurrency_limit=2,
+                         concurrency_id="photos")
+    ui.gallery.select(handlers.on_gallery_select, None, ui.face_choice, queue=False)
+    ui.approach.change(handlers.on_approach, ui.approach, ui.lr, queue=False)
+    run_outs = [ui.row, ui.status, ui.pasted, ui.download_pasted, ui.download_face,
+                ui.started_state]
+    ui.complete_button.click(          # the inputs in the order of Handlers.on_complete
+        handlers.on_complete,
+        [ui.photo_state, ui.editor, ui.face_choice, ui.mask_choice, ui.center_scale, ui.fraction,
+         ui.half_side, ui.pattern_fraction, ui.approach, ui.n_iter, ui.lr, ui.lam,
+         ui.out_interval, ui.n_restarts, ui.seed, ui.weighted, ui.blend, ui.checkpoint_dir],
+        run_outs, concurrency_limit=1, concurrency_id="search")
+    ui.stop_button.click(handlers.on_stop, None, ui.status, queue=False)
+    blocks.unload(handlers.on_unload)
+
+
+def launch(args, block: bool = True):
+    """Build the page and serve it (``block``: until stopped); returns the gr.Blocks."""
+    import_gradio()
+    page = Page(args)
+    args = page.args
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
     with gr.Blocks(title="DCGAN image completion", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as blocks:
-        gr.Markdown("## Complete a face in your photo with a DCGAN\n"
-                    "Upload a photo (or take the demo photo), brush over the part of the face to "
-                    "fill, and press **Complete**: the search for the generator's `z` is shown "
-                    "every *output interval* iterations, then the completed face is pasted back "
-                    "into the photo. Only the brushed pixels change. Everything runs on this "
-                    "machine.")
-        photo_state = gr.State(None)
-        started_state = gr.State(0.0)
-        with gr.Row():
-            upload = gr.UploadButton("Upload a photo", elem_id="upload",  # any file: we say what is wrong
-                                     variant="primary")
-            demo_button = gr.Button("Demo photo (astronaut)", elem_id="demo-photo")
-        status = gr.Markdown("No photo yet.", elem_id="status")
-        with gr.Row():
-            with gr.Column(scale=3):
-                editor = gr.ImageEditor(
-                    label="Photo: brush over what is missing", type="numpy", image_mode="RGBA",
-                    sources=(), transforms=(), layers=False, format="png", elem_id="editor",
-                    brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"), height=640)
-            with gr.Column(scale=2):
-                gallery = gr.Gallery(label="Faces found (click to choose)", columns=4, height=200,
-                                     allow_preview=False, elem_id="faces")
-                face_choice = gr.Radio([], label="Face to complete", elem_id="face-choice")
-                mask_choice = gr.Radio(list(MASK_CHOICES), value=args.maskType,
-                                       label="Mask (the brush, or a mask of the aligned face)",
-                                       elem_id="mask-choice")
-                with gr.Accordion("Mask options", open=False):
-                    center_scale = gr.Slider(0.05, 0.5, value=args.centerScale, step=0.01,
-                                             label="center: hole from size*scale to "
-                                                   "size*(1-scale)")
-                    fraction = gr.Slider(0.0, 1.0, value=args.fractionMasked, step=0.05,
-                                         label="random: share of missing pixels")
-                    half_side = gr.Dropdown(list(masks.HALF_SIDES), value=args.halfSide,
-                                            label="half: the missing half")
-                    pattern_fraction = gr.Slider(0.0, 1.0, value=args.patternFraction, step=0.05,
-                                                 label="pattern: share of missing pixels")
-                with gr.Row():
-                    approach = gr.Dropdown(["momentum", "adam", "hmc"], value=args.approach,
-                                           label="Search", elem_id="approach")
-                    n_iter = gr.Number(args.nIter, precision=0, minimum=0, label="Iterations",
-                                       elem_id="n-iter")
-                with gr.Accordion("More search options", open=False):
-                    lr = gr.Number(args.lr, label="Step size (lr)", minimum=0)
-                    lam = gr.Number(args.lam, label="lam: weight of the perceptual loss",
-                                    minimum=0)
-                    out_interval = gr.Number(args.outInterval, precision=0, minimum=1,
-                                             label="Show the search every this many iterations",
-                                             elem_id="out-interval")
-                    n_restarts = gr.Number(args.nRestarts, precision=0, minimum=1,
-                                           label="Random starts (the best is kept)")
-                    seed = gr.Number(args.seed, precision=0, label="Seed (empty: random)")
-                    weighted = gr.Checkbox(args.weighted,
-                                           label="Importance-weighted contextual loss")
-                blend = gr.Checkbox(args.blend, label="Poisson-blend the completed face "
-                                                      "(pasted and downloaded)", elem_id="blend")
-                checkpoint_dir = gr.Textbox(args.checkpointDir, label="Model (checkpoint folder)",
-                                            elem_id="checkpoint-dir")
-                with gr.Row():
-                    complete_button = gr.Button("Complete", variant="primary",
-                                                elem_id="complete")
-                    stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
-        row = gr.Image(label="Aligned face: masked / G(z) / completed / blended", type="numpy",
-                       format="png", interactive=False, elem_id="row", buttons=["fullscreen"])
-        pasted = gr.Image(label="The photo with the completed face", type="numpy", format="png",
-                          interactive=False, elem_id="pasted", buttons=["fullscreen"])
-        with gr.Row():
-            download_pasted = gr.DownloadButton("Download the photo (full size, PNG)",
-                                                visible=False, elem_id="download-pasted")
-            download_face = gr.DownloadButton("Download the completed face (PNG)",
-                                              visible=False, elem_id="download-face")
-
-        photo_outs = [photo_state, editor, gallery, face_choice, status]
-        upload.upload(on_upload, [upload, checkpoint_dir], photo_outs, concurrency_limit=2,
-                      concurrency_id="photos")
-        demo_button.click(on_demo, [checkpoint_dir], photo_outs, concurrency_limit=2,
-                          concurrency_id="photos")
-        gallery.select(on_gallery_select, None, face_choice, queue=False)
-        approach.change(on_approach, approach, lr, queue=False)
-        run_outs = [row, status, pasted, download_pasted, download_face, started_state]
-        complete_button.click(
-            on_complete,
-            [photo_state, editor, face_choice, mask_choice, center_scale, fraction, half_side,
-             pattern_fraction, approach, n_iter, lr, lam, out_interval, n_restarts, seed,
-             weighted, blend, checkpoint_dir],
-            run_outs, concurrency_limit=1, concurrency_id="search")
-        stop_button.click(on_stop, None, status, queue=False)
-        blocks.unload(on_unload)
-
+        ui = build_page(args)
+        wire_events(blocks, ui, Handlers(page))
     blocks.queue(default_concurrency_limit=1)
     blocks.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
                   show_error=True, allowed_paths=[page.root], theme=theme,

@@ -496,3 +496,45 @@ def test_the_brush_layer_becomes_a_hole():
     assert not serve.brush_hole(None, (40, 50, 3)).any()
     large = serve.upscale_hole(hole, (400, 500, 3))
     assert large.shape == (400, 500) and large.sum() == 100 * 100
+
+
+def test_the_page_s_inputs_become_the_mask_and_the_search_settings():
+    rgb = np.full((64, 96, 3), 128, np.uint8)
+    photo = serve.Photo("photo.png", rgb, rgb, [])
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])   # the face is the photo's left square
+    face = serve.Face((0, 0, 64, 64), identity, rgb[:, :64])
+    layer = np.zeros((64, 96, 4), np.uint8)
+    layer[20:30, 10:20] = (255, 0, 255, 255)     # 100 pixels on the face
+    layer[20:30, 70:80] = (255, 0, 255, 255)     # 100 beside it
+    editor = {"background": rgb, "layers": [layer], "composite": None}
+    rng = np.random.default_rng(0)
+    brushed = serve.build_mask(photo, face, SIZE, serve.BRUSH, editor, 0.25, 0.2, "left", 0.25,
+                               rng)
+    expected = np.zeros((SIZE, SIZE), bool)
+    expected[20:30, 10:20] = True
+    assert brushed.mask.shape == (SIZE, SIZE, 1)
+    assert np.array_equal(brushed.mask[..., 0] == 0, expected)
+    assert brushed.hole.sum() == 200 and brushed.hole[20:30, 70:80].all()
+    assert brushed.outside == pytest.approx(0.5) and brushed.lowres is None
+
+    centre = serve.build_mask(photo, face, SIZE, "center", editor, 0.25, 0.2, "left", 0.25, rng)
+    expected = np.zeros((SIZE, SIZE), bool)
+    expected[16:48, 16:48] = True                # from 64 * 0.25 to 64 * 0.75
+    assert np.array_equal(centre.mask[..., 0] == 0, expected)
+    assert centre.hole is None and centre.edit_hole is None and centre.outside == 0.0
+    assert centre.lowres.shape == (SIZE // 8, SIZE // 8, 1) and not centre.lowres.any()
+
+    empty = {"background": rgb, "layers": [], "composite": None}
+    with pytest.raises(UserError, match=r"^The brush is empty: brush over the part of the face"):
+        serve.build_mask(photo, face, SIZE, serve.BRUSH, empty, 0.25, 0.2, "left", 0.25, rng)
+    with pytest.raises(ValueError, match="centerScale must be in"):
+        serve.build_mask(photo, face, SIZE, "center", editor, 0.75, 0.2, "left", 0.25, rng)
+
+    args = serve.resolve_defaults(serve.build_parser().parse_args(["--hmcL", "7", "--sumLoss"]))
+    config = serve.build_config(args, "adam", "", 0.5, 12.0, 3.0)
+    assert (config.approach, config.lr, config.lam, config.n_iter, config.out_interval) == (
+        "adam", 0.03, 0.5, 12, 3)
+    assert (config.hmc_L, config.normalize, config.momentum) == (7, False, args.momentum)
+    assert serve.build_config(args, "momentum", 0.25, 0.1, 5, 1).lr == 0.25
+    with pytest.raises(ValueError, match="out_interval and hmc_L >= 1"):
+        serve.build_config(args, "momentum", None, 0.1, 5, 0)
