@@ -10,7 +10,6 @@ need ``../shared/data``.
 import os
 import pathlib
 import re
-import shutil
 import socket
 import subprocess
 import sys
