@@ -270,34 +270,33 @@ def read_or_align(options: Options, arch, log=print):
     return faces.model_images(rgb, arch.c_dim), tuple(photos), tuple(transforms)
 
 
-def build_masks(options: Options, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(masks (1 or N, S, S, 1), lowres_mask (S/8, S/8, 1))`` of ``--maskFile``,
-    ``--maskDir`` or ``--maskType`` (random ones drawn from ``--seed``)."""
-    if options.maskFile:
-        return mask_files.load_mask(options.maskFile, size)[None], masks.no_lowres_mask(size)
-    if options.maskDir:
-        return (mask_files.masks_from_dir(options.maskDir, list(options.imgs), size),
-                masks.no_lowres_mask(size))
+def build_masks(options: Options, size: int, photos=(), transforms=()):
+    """``(masks (1 or N, S, S, 1), lowres_mask (S/8, S/8, 1), photo holes)`` of
+    ``--maskFile``, ``--maskDir`` or ``--maskType`` (random ones drawn from ``--seed``).
+
+    With ``--align`` a mask file of a photo's size is drawn on the photo: it is warped
+    into the face and its hole, (H, W) bool, is kept so that only its black pixels change
+    when the face is pasted back (:mod:`photo_masks`); the holes are () otherwise."""
+    if options.maskFile or options.maskDir:
+        if options.align:
+            paths = ([options.maskFile] * len(options.imgs) if options.maskFile
+                     else mask_files.mask_paths(options.maskDir, list(options.imgs)))
+            mask, holes = photo_masks.masks_for_photos(paths, photos, transforms, size)
+            return mask, masks.no_lowres_mask(size), tuple(holes)
+        mask = (mask_files.load_mask(options.maskFile, size)[None] if options.maskFile
+                else mask_files.masks_from_dir(options.maskDir, list(options.imgs), size))
+        return mask, masks.no_lowres_mask(size), ()
     mask, lowres_mask = masks.make_mask(
         options.maskType, size, options.centerScale, options.fractionMasked,
         np.random.default_rng(options.seed), side=options.halfSide,
         pattern_fraction=options.patternFraction)
-    return mask[None], lowres_mask
+    return mask[None], lowres_mask, ()
 
 
 def load_inputs(options: Options, arch, log=print) -> Inputs:
     """Read (or align) every image and build its mask."""
     images, photos, transforms = read_or_align(options, arch, log)
-    holes = ()
-    if options.align and (options.maskFile or options.maskDir):
-        # A mask of a photo's size is drawn on the photo: warped into the face, and only
-        # its black pixels change when the face is pasted back (photo_masks.py).
-        paths = ([options.maskFile] * len(options.imgs) if options.maskFile
-                 else mask_files.mask_paths(options.maskDir, list(options.imgs)))
-        mask, holes = photo_masks.masks_for_photos(paths, photos, transforms, arch.image_size)
-        lowres_mask, holes = masks.no_lowres_mask(arch.image_size), tuple(holes)
-    else:
-        mask, lowres_mask = build_masks(options, arch.image_size)
+    mask, lowres_mask, holes = build_masks(options, arch.image_size, photos, transforms)
     return Inputs(options.imgs, tuple(outputs.safe_unique_names(options.imgs)), images, mask,
                   lowres_mask, photos, transforms, holes)
 
