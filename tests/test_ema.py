@@ -170,3 +170,20 @@ def test_ema_flag_is_checked(capsys):
                                                      "--g_learning_rate", "0.003"])
     assert (options.d_learning_rate, options.g_learning_rate) == (0.001, 0.003)
     assert "(default: --learning_rate)" in train_dcgan.build_parser().format_help()
+
+
+def test_the_recipe_is_the_default_and_train_config_agrees_with_the_flags():
+    """--g_steps 1 (the recipe chosen by held-out quality per CPU-hour, README) and
+    TrainConfig's defaults equal train_dcgan.py's, field by field."""
+    import dataclasses
+    import train_dcgan
+    import training
+
+    options = vars(train_dcgan.build_parser().parse_args([]))
+    assert options["g_steps"] == 1
+    config_defaults = {field.name: field.default for field in dataclasses.fields(training.TrainConfig)
+                       if field.default is not dataclasses.MISSING}
+    shared = sorted(set(config_defaults) & set(options) - {"dataset", "seed"})
+    assert len(shared) > 15
+    assert {name: options[name] for name in shared} == {name: config_defaults[name]
+                                                        for name in shared}
