@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sumLoss", action="store_true",
         help="momentum: step on the summed loss, the blog's scale (see complete.py --help)")
     add("--nIter", type=flags.nonnegative_int, default=1000, help="Iterations of the search")
+    add("--nRestarts", type=flags.positive_int, default=1,
+        help="Random starts per face; each keeps the one with the lowest final loss "
+             "(complete.py's --nRestarts)")
     add("--weightWindow", type=flags.positive_int, default=7,
         help="Window of the importance weights (ours_weighted)")
     add("--batchSize", type=flags.positive_int, default=64, help="Faces completed at once")
@@ -129,7 +132,7 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
 
 def complete_faces(model, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
     """G(z) after ``--nIter`` iterations for every face: (N, S, S, C) in [-1, 1]."""
-    from completion import CompletionConfig, SearchRandom, complete, networks
+    from completion import CompletionConfig, SearchRandom, best_of_restarts, networks
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
                               n_iter=args.nIter, out_interval=max(args.nIter, 1),
@@ -139,8 +142,8 @@ def complete_faces(model, images, face_masks, args, weighted: bool, log=print) -
     generated = []
     for start in range(0, len(images), args.batchSize):
         rows = slice(start, start + args.batchSize)
-        *_, last = complete(*networks(model), images[rows], loss_masks[rows], config=config,
-                            seed=random)
+        *_, last = best_of_restarts(*networks(model), images[rows], loss_masks[rows],
+                                    config=config, seed=random, restarts=args.nRestarts)
         generated.append(last.generated)
         log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
             f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}")

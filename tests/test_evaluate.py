@@ -135,3 +135,19 @@ def test_baselines_take_gray_faces():
                    evaluate.simple_fill(truth, mask, "mean")):
         assert result.shape == (16, 16, 1) and result.dtype == np.uint8
         np.testing.assert_array_equal(result[mask[..., 0] > 0], truth[mask[..., 0] > 0])
+
+
+def test_restarts_keep_each_faces_best_start(trained_run, faces16, tmp_path, capsys):
+    """--nRestarts K: the first start draws the z of a single run with the same seed and each
+    face keeps its lowest final loss, so the mean final loss cannot rise with K."""
+    losses = {}
+    for restarts in (1, 3):
+        out = tmp_path / f"r{restarts}"
+        assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
+                              str(trained_run / "checkpoint"), "--outDir", str(out),
+                              "--nIter", "3", "--methods", "ours", "--seed", "5",
+                              "--nRestarts", str(restarts)]) == 0
+        line = next(l for l in capsys.readouterr().out.splitlines() if "completion:" in l)
+        losses[restarts] = float(line.split("mean final loss ")[1])
+        assert json.loads((out / "summary.json").read_text())["options"]["nRestarts"] == restarts
+    assert losses[3] <= losses[1] + 1e-6
