@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Compute precision of G and D")
     add("--noIdentity", action="store_true",
         help="Skip the identity distance (dlib's face-recognition network)")
+    add("--examples", type=flags.nonnegative_int, default=EXAMPLES,
+        help="Faces shown in examples.png (one column each; rows: truth, masked, each method)")
     add("--verbose", action="store_true", help=flags.VERBOSE_HELP)
     return parser
 
@@ -195,7 +197,7 @@ def evaluate(args, log=print) -> dict:
     if identities:
         summary["identity_threshold"] = 0.6
         summary["masked_identity"] = float(np.mean(identities[MASKED]))
-    write_outputs(args.outDir, rows, summary, images, face_masks, results)
+    write_outputs(args.outDir, rows, summary, images, face_masks, results, args.examples)
     log(format_table(summary))
     return summary
 
@@ -243,16 +245,29 @@ def identity_distances(images, face_masks, results: dict, log=print) -> dict:
 
 
 def write_outputs(out_dir: str, rows: list[dict], summary: dict, images, face_masks,
-                  results: dict) -> None:
-    """per_image.csv, summary.json and examples.png (truth, masked, each method)."""
+                  results: dict, examples: int = EXAMPLES) -> None:
+    """per_image.csv, summary.json and examples.png (truth, masked, each method) of the
+    first ``examples`` faces (none: no examples.png)."""
     utils.atomic_write(os.path.join(out_dir, "per_image.csv"),
                        lambda path: write_table(path, rows))
     utils.write_json(summary, os.path.join(out_dir, "summary.json"))
-    shown = slice(0, EXAMPLES)
-    grid = [utils.from_model(images[shown]), utils.from_model(images[shown] * face_masks[shown])]
-    grid += list(results[method][shown] for method in results)
-    utils.save_grid(np.concatenate(grid), os.path.join(out_dir, "examples.png"),
-                    (len(grid), len(grid[0])))
+    if examples == 0:
+        return
+    count = min(examples, len(images))
+    columns = min(count, EXAMPLES)
+    tiles, rows = [], 0
+    for start in range(0, count, columns):          # blocks of up to 8 faces, one above the other
+        shown = slice(start, min(start + columns, count))
+        block = [utils.from_model(images[shown]),
+                 utils.from_model(images[shown] * face_masks[shown])]
+        block += list(results[method][shown] for method in results)
+        width = len(block[0])
+        if width < columns:       # a last, short block: padded with white
+            pad = np.full((columns - width, *block[0].shape[1:]), 255, np.uint8)
+            block = [np.concatenate([row, pad]) for row in block]
+        tiles += block
+        rows += len(block)
+    utils.save_grid(np.concatenate(tiles), os.path.join(out_dir, "examples.png"), (rows, columns))
 
 
 def write_table(path: str, rows: list[dict]) -> None:

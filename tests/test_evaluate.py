@@ -151,3 +151,31 @@ def test_restarts_keep_each_faces_best_start(trained_run, faces16, tmp_path, cap
         losses[restarts] = float(line.split("mean final loss ")[1])
         assert json.loads((out / "summary.json").read_text())["options"]["nRestarts"] == restarts
     assert losses[3] <= losses[1] + 1e-6
+
+
+def test_examples_grid_in_blocks_of_eight(faces16, tmp_path):
+    """--examples 10 of 10 faces with two methods: blocks of 8 faces, one above the other, each
+    4 rows (truth, masked, telea, mean); the second block holds faces 9-10 and 6 white tiles."""
+    folder = tmp_path / "ten"
+    folder.mkdir()
+    sources = sorted(faces16.iterdir())
+    for index in range(10):
+        utils.save_rgb(utils.load_rgb(sources[index % 5]), folder / f"face_{index:02d}.png")
+    out = tmp_path / "ex"
+    assert evaluate.main([str(folder), "--methods", "telea,mean", "--outDir", str(out),
+                          "--examples", "10"]) == 0
+    grid = utils.load_rgb(out / "examples.png")
+    assert grid.shape == (2 * 4 * 16, 8 * 16, 3)
+    tile = lambda row, col: grid[16 * row:16 * (row + 1), 16 * col:16 * (col + 1)]
+    assert np.array_equal(tile(0, 7), utils.load_rgb(sources[7 % 5]))    # block 1, truth row
+    assert np.array_equal(tile(4, 0), utils.load_rgb(sources[8 % 5]))    # block 2, truth row
+    assert np.array_equal(tile(4, 1), utils.load_rgb(sources[9 % 5]))
+    assert (tile(4, 2) == 255).all() and (tile(7, 7) == 255).all()       # the padding
+    masked = tile(5, 0)                               # the centre hole shows 0, mid-gray
+    assert (masked[4:12, 4:12] == utils.from_model(np.zeros(1))[0]).all() and np.array_equal(masked[:4], tile(4, 0)[:4])
+    assert evaluate.main([str(faces16), "--methods", "mean", "--outDir", str(tmp_path / "few"),
+                          "--examples", "3"]) == 0                       # fewer than 8: one block
+    assert utils.load_rgb(tmp_path / "few" / "examples.png").shape == (3 * 16, 3 * 16, 3)
+    assert evaluate.main([str(faces16), "--methods", "mean", "--outDir", str(tmp_path / "none"),
+                          "--examples", "0"]) == 0
+    assert not (tmp_path / "none" / "examples.png").exists()
