@@ -255,19 +255,16 @@ def write_outputs(out_dir: str, rows: list[dict], summary: dict, images, face_ma
         return
     count = min(examples, len(images))
     columns = min(count, EXAMPLES)
-    tiles, rows = [], 0
+    grid_rows = []                                  # one array of `columns` tiles per grid row
     for start in range(0, count, columns):          # blocks of up to 8 faces, one above the other
         shown = slice(start, min(start + columns, count))
         block = [utils.from_model(images[shown]),
                  utils.from_model(images[shown] * face_masks[shown])]
-        block += list(results[method][shown] for method in results)
-        width = len(block[0])
-        if width < columns:       # a last, short block: padded with white
-            pad = np.full((columns - width, *block[0].shape[1:]), 255, np.uint8)
-            block = [np.concatenate([row, pad]) for row in block]
-        tiles += block
-        rows += len(block)
-    utils.save_grid(np.concatenate(tiles), os.path.join(out_dir, "examples.png"), (rows, columns))
+        block += [results[method][shown] for method in results]
+        pad = np.full((columns - len(block[0]), *block[0].shape[1:]), 255, np.uint8)
+        grid_rows += [np.concatenate([row, pad]) for row in block]   # a short last block: white
+    utils.save_grid(np.concatenate(grid_rows), os.path.join(out_dir, "examples.png"),
+                    (len(grid_rows), columns))
 
 
 def write_table(path: str, rows: list[dict]) -> None:

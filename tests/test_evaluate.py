@@ -172,7 +172,8 @@ def test_examples_grid_in_blocks_of_eight(faces16, tmp_path):
     assert np.array_equal(tile(4, 1), utils.load_rgb(sources[9 % 5]))
     assert (tile(4, 2) == 255).all() and (tile(7, 7) == 255).all()       # the padding
     masked = tile(5, 0)                               # the centre hole shows 0, mid-gray
-    assert (masked[4:12, 4:12] == utils.from_model(np.zeros(1))[0]).all() and np.array_equal(masked[:4], tile(4, 0)[:4])
+    assert (masked[4:12, 4:12] == utils.from_model(np.zeros(1))[0]).all()
+    assert np.array_equal(masked[:4], tile(4, 0)[:4])
     assert evaluate.main([str(faces16), "--methods", "mean", "--outDir", str(tmp_path / "few"),
                           "--examples", "3"]) == 0                       # fewer than 8: one block
     assert utils.load_rgb(tmp_path / "few" / "examples.png").shape == (3 * 16, 3 * 16, 3)
