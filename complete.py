@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Multiply hmcBeta by this after every iteration")
     add("--nIter", type=flags.nonnegative_int, default=1000,
         help=f"Iterations of the search (the demo's default: {demo.DEFAULTS['nIter']})")
+    add("--featureIter", type=flags.nonnegative_int, default=flags.DEFAULT_FEATURE_ITER,
+        help="Then this many iterations of the feature search: G's first feature map, started "
+             "from the z found, searched with the same loss and the momentum step (README, "
+             "'The feature search'); 0: the blog's search over z only")
+    add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
+        help="Momentum step size of the feature search, on the loss per known value")
     add("--imgSize", type=flags.image_size, default=None,
         help="Image size; default: the checkpoint's (64 for the original model). Inputs of "
              "another size are centre-cropped and resized, with a warning")
@@ -165,6 +171,8 @@ class Options:
     hmcL: int
     hmcAnneal: float
     nIter: int
+    featureIter: int
+    featureLr: float
     imgSize: int | None
     lam: float
     sumLoss: bool
@@ -207,7 +215,8 @@ class Options:
             approach=self.approach, lr=self.lr, momentum=self.momentum, beta1=self.beta1,
             beta2=self.beta2, eps=self.eps, hmc_beta=self.hmcBeta, hmc_eps=self.hmcEps,
             hmc_L=self.hmcL, hmc_anneal=self.hmcAnneal, lam=self.lam, n_iter=self.nIter,
-            out_interval=self.outInterval, normalize=not self.sumLoss)
+            out_interval=self.outInterval, normalize=not self.sumLoss,
+            feature_iter=self.featureIter, feature_lr=self.featureLr)
 
 
 def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None) -> Options:
@@ -402,7 +411,7 @@ def search(generator, discriminator, inputs: Inputs, options: Options, log=print
                   if options.weighted else inputs.masks)
     starts = range(0, len(inputs.images), options.batchSize)
     generated = []
-    with tqdm(total=len(starts) * config.n_iter, unit="it", desc="Completing",
+    with tqdm(total=len(starts) * config.total_iter, unit="it", desc="Completing",
               disable=None, dynamic_ncols=True) as progress:
         for index, start in enumerate(starts):
             rows = slice(start, start + options.batchSize)
@@ -414,10 +423,11 @@ def search(generator, discriminator, inputs: Inputs, options: Options, log=print
                                              rows_of(loss_masks, rows), inputs.lowres_mask,
                                              config, random, options.nRestarts):
                     writer.submit(snapshot)
-                    progress.update(index * config.n_iter + snapshot.iteration - progress.n)
+                    progress.update(index * config.total_iter + snapshot.iteration
+                                    - progress.n)
                     with tqdm.external_write_mode():
                         log(f"[batch {index + 1}/{len(starts)}] iteration {snapshot.iteration}/"
-                            f"{config.n_iter} mean loss {snapshot.loss.mean():.4f}")
+                            f"{config.total_iter} mean loss {snapshot.loss.mean():.4f}")
             generated.append(snapshot.generated)
     return np.concatenate(generated)
 

@@ -28,6 +28,18 @@ the hole. Three update rules, as in the 2016 repository, one class each:
   ``hmc_eps`` on the energy ``hmc_beta * L(z)``, a Metropolis accept/reject per
   image, and ``hmc_beta`` multiplied by ``hmc_anneal`` after every iteration.
 
+New here: the **feature search** (``feature_iter`` iterations after the ``n_iter``
+of z; complete.py's ``--featureIter``, on by default there). G's range is 100-D and
+the best z still misses the known pixels; the search then moves G's first feature
+map h = features(z) (4x4x512 at 64x64, after g_bn0 and the ReLU) from where z put
+it, with the same loss through the rest of G (``G.from_features``) and the blog's
+momentum step (``feature_lr``, on the loss per known value), projected onto h >= 0,
+the ReLU's range. This is the intermediate-layer search of Daras et al., "Intermediate
+Layer Optimization for Inverse Problems using Deep Generative Models" (ICML 2021),
+at G's first layer; deeper layers fit the context better and the hole worse
+(README, "The feature search"). Snapshots of this phase keep the final z and carry
+the map in ``features``.
+
 :func:`complete` is the search, in the shape of stylegan2-ada's ``project()``:
 it takes G, D, the images, the mask, a :class:`CompletionConfig` and a seed (or
 a starting z), does no I/O, and yields a :class:`Snapshot` at iteration 0,
@@ -46,7 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 import masks
-from flags import DEFAULT_LR  # defined without TensorFlow, for --help
+from flags import DEFAULT_FEATURE_LR, DEFAULT_LR  # defined without TensorFlow, for --help
 from model import completion_loss, loss_and_gradient
 
 APPROACHES = ("momentum", "adam", "hmc")
@@ -74,14 +86,25 @@ class CompletionConfig:
     n_iter: int = 1000
     out_interval: int = 50    # iterations per compiled call, and between snapshots
     normalize: bool = True    # momentum: step on the loss per known value (see above)
+    # Then this many iterations of the feature search on G's first feature map (0 here:
+    # the blog's search over z only; the drivers' default is flags.DEFAULT_FEATURE_ITER),
+    # with this momentum step on the loss per known value.
+    feature_iter: int = 0
+    feature_lr: float = DEFAULT_FEATURE_LR
 
     def __post_init__(self):
         if self.approach not in APPROACHES:
             raise ValueError(f"approach must be one of {APPROACHES}, got {self.approach!r}")
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.approach])
-        if self.n_iter < 0 or self.out_interval < 1 or self.hmc_L < 1:
-            raise ValueError("n_iter must be >= 0, out_interval and hmc_L >= 1")
+        if (self.n_iter < 0 or self.feature_iter < 0 or self.out_interval < 1
+                or self.hmc_L < 1):
+            raise ValueError("n_iter and feature_iter must be >= 0, out_interval and hmc_L >= 1")
+
+    @property
+    def total_iter(self) -> int:
+        """Iterations of the whole search: z's, then the feature map's."""
+        return self.n_iter + self.feature_iter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,12 +117,14 @@ class Snapshot:
     history_start: int           # iteration index of history_loss[0]
     history_loss: np.ndarray     # (T, B): loss at each iteration before its update
     history_z: np.ndarray        # (T, B, z_dim): z at each iteration before its update
+    features: np.ndarray | None = None   # the feature search's map (B, 4, 4, F0), or None
 
     def rows(self, chosen: np.ndarray) -> "Snapshot":
         """The same snapshot for the images ``chosen`` (indices into the batch)."""
         return Snapshot(self.iteration, self.z[chosen], self.generated[chosen],
                         self.loss[chosen], self.history_start, self.history_loss[:, chosen],
-                        self.history_z[:, chosen])
+                        self.history_z[:, chosen],
+                        None if self.features is None else self.features[chosen])
 
 
 class SearchRandom:
@@ -125,25 +150,35 @@ class SearchRandom:
 # loss_and_grad) -> (z, state)``, traced into the compiled loop. ``scale`` (B,) is each
 # image's gradient scale (momentum only); ``iteration`` counts from 0.
 class MomentumState(NamedTuple):
-    velocity: tf.Tensor          # (B, z_dim)
+    velocity: tf.Tensor          # the variable's shape: (B, z_dim), or G's first feature map
+
+
+def per_image(scale, like):
+    """(B,) ``scale`` shaped to multiply a batch ``like`` (B, ...) row by row."""
+    return tf.reshape(scale, [-1] + [1] * (len(like.shape) - 1))
 
 
 class Momentum:
     """The blog's projected gradient step with momentum (module docstring), on each
     image's gradient times its ``scale``: ``1 / |M|`` for the loss per known value
-    (:func:`gradient_scale`), times a per-image lr factor if any."""
+    (:func:`gradient_scale`), times a per-image lr factor if any. The projection
+    clips to [``low``, ``high``]: z's box [-1, 1], or [0, inf) (``high`` None) for
+    G's first feature map, which comes out of a ReLU (:func:`complete`)."""
 
-    def __init__(self, lr: float, momentum: float):
-        self.lr, self.momentum = lr, momentum
+    def __init__(self, lr: float, momentum: float, low: float = -1.0,
+                 high: float | None = 1.0):
+        self.lr, self.momentum, self.low, self.high = lr, momentum, low, high
 
     def initial_state(self, z) -> MomentumState:
         return MomentumState(velocity=tf.zeros_like(z))
 
     def step(self, z, state, loss, grad, scale, iteration, loss_and_grad):
         v_prev = state.velocity
-        v = self.momentum * v_prev - self.lr * (grad * scale[:, None])
+        v = self.momentum * v_prev - self.lr * (grad * per_image(scale, grad))
         z = z - self.momentum * v_prev + (1.0 + self.momentum) * v
-        return tf.clip_by_value(z, -1.0, 1.0), MomentumState(velocity=v)
+        z = tf.maximum(z, self.low) if self.high is None else tf.clip_by_value(z, self.low,
+                                                                               self.high)
+        return z, MomentumState(velocity=v)
 
 
 class AdamState(NamedTuple):
@@ -240,11 +275,16 @@ def gradient_scale(mask, lowres_mask, channels: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ the search
 class CompiledSearch:
-    """The two compiled functions of one search of G and D with one update rule."""
+    """The two compiled functions of one search of G and D with one update rule.
 
-    def __init__(self, generator, discriminator, rule, lam: float):
+    ``generator`` maps the searched variable to images: G itself for z, or
+    ``G.from_features`` for the feature search. ``record`` False does not keep the
+    variable at every iteration (``zs`` comes back empty), for the feature map,
+    which is 80 times larger than z."""
+
+    def __init__(self, generator, discriminator, rule, lam: float, record: bool = True):
         self.generator, self.discriminator = generator, discriminator
-        self.rule, self.lam = rule, lam
+        self.rule, self.lam, self.record = rule, lam, record
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
         self.run = tf.function(self._run, reduce_retracing=True)
 
@@ -266,16 +306,18 @@ class CompiledSearch:
         def body(i, z, state, losses, zs):
             loss, grad = loss_and_grad(z)
             losses = losses.write(i, loss)
-            zs = zs.write(i, z)
+            if self.record:
+                zs = zs.write(i, z)
             z, state = self.rule.step(z, state, loss, grad, scale, start + i, loss_and_grad)
             return i + 1, z, state, losses, zs
 
         losses = tf.TensorArray(tf.float32, size=num_steps)
-        zs = tf.TensorArray(tf.float32, size=num_steps)
+        zs = tf.TensorArray(tf.float32, size=num_steps if self.record else 0)
         _, z, state, losses, zs = tf.while_loop(lambda i, *_: i < num_steps, body,
                                                 (tf.constant(0), z, state, losses, zs))
         loss, generated = self._evaluate(z, images, mask, lowres_mask)
-        return z, state, losses.stack(), zs.stack(), loss, generated
+        return (z, state, losses.stack(), zs.stack() if self.record else tf.zeros([0]), loss,
+                generated)
 
 
 def complete(generator, discriminator, images, mask, lowres_mask=None, *,
@@ -331,6 +373,33 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
         start, iteration = iteration, iteration + steps
         yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
                        losses.numpy(), zs.numpy())
+    if config.feature_iter == 0:
+        return
+
+    # The feature search: G's first feature map h = features(z), a ReLU's output, is
+    # searched in its place with the same loss through the rest of G (from_features),
+    # from the z found above, by the blog's momentum step projected onto h >= 0.
+    feature_key = (*key, "features")
+    if feature_key not in random.compiled:
+        rule = Momentum(config.feature_lr, config.momentum, low=0.0, high=None)
+        random.compiled[feature_key] = CompiledSearch(generator.from_features, discriminator,
+                                                      rule, config.lam, record=False)
+    search = random.compiled[feature_key]
+    h = tf.cast(generator.features(z, training=False), tf.float32)
+    state = search.rule.initial_state(h)
+    feature_scale = tf.convert_to_tensor(
+        gradient_scale(mask, lowres_mask, images.shape[-1]), tf.float32)
+    z_row = z.numpy()[None]
+    while iteration < config.total_iter:
+        steps = min(config.out_interval - iteration % config.out_interval,
+                    config.total_iter - iteration)
+        h, state, losses, _, loss, generated = search.run(
+            h, state, images, mask, lowres_mask, feature_scale,
+            tf.constant(iteration - config.n_iter), tf.constant(steps))
+        start, iteration = iteration, iteration + steps
+        yield Snapshot(iteration, z_row[0], generated.numpy(), loss.numpy(), start,
+                       losses.numpy(), np.broadcast_to(z_row, (steps, *z_row.shape[1:])),
+                       h.numpy())
 
 
 def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,

@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sumLoss", action="store_true",
         help="momentum: step on the summed loss, the blog's scale (see complete.py --help)")
     add("--nIter", type=flags.nonnegative_int, default=1000, help="Iterations of the search")
+    add("--featureIter", type=flags.nonnegative_int, default=flags.DEFAULT_FEATURE_ITER,
+        help="Iterations of the feature search after the z search (complete.py's; 0: none)")
+    add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
+        help="Momentum step size of the feature search (complete.py's --featureLr)")
     add("--nRestarts", type=flags.positive_int, default=1,
         help="Random starts per face; each keeps the one with the lowest final loss "
              "(complete.py's --nRestarts)")
@@ -133,11 +137,14 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
 
 
 def complete_faces(model, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
-    """G(z) after ``--nIter`` iterations for every face: (N, S, S, C) in [-1, 1]."""
+    """The search's final G(z) (or G of its feature map, after ``--featureIter``
+    iterations of the feature search) for every face: (N, S, S, C) in [-1, 1]."""
     from completion import CompletionConfig, SearchRandom, best_of_restarts, networks
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
-                              n_iter=args.nIter, out_interval=max(args.nIter, 1),
+                              n_iter=args.nIter, feature_iter=args.featureIter,
+                              feature_lr=args.featureLr,
+                              out_interval=max(args.nIter + args.featureIter, 1),
                               normalize=not args.sumLoss)
     random = SearchRandom(args.seed)          # one stream of z for all batches
     loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks

@@ -18,6 +18,10 @@ import sys
 # "Choosing the search"). Momentum's is on the loss per known value (completion.py's
 # ``normalize``); Adam is scale-free; HMC steps by --hmcEps and ignores --lr.
 DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
+# The feature search that follows the z search (completion.py, README "The feature
+# search"): its iterations and its momentum step size, measured on held-out faces.
+DEFAULT_FEATURE_ITER = 300
+DEFAULT_FEATURE_LR = 3.0
 
 
 def _number(kind, text):

@@ -114,10 +114,18 @@ class Generator(keras.Model):
                 setattr(self, f"g_bn{i}", ops.batch_norm(f"g_bn{i}", policy, sync_bn))
 
     def call(self, z, training=False):
-        n = self.arch.num_layers
+        return self.from_features(self.features(z, training=training), training=training)
+
+    def features(self, z, training=False):
+        """G's first feature map: z (B, z_dim) -> (B, 4, 4, F0), after g_bn0 and the ReLU."""
         h = self.g_h0_lin(z)                                                 # (B, 16 * F0)
         h = tf.reshape(h, [-1, BASE_SIZE, BASE_SIZE, self.base_filters])     # (B, 4, 4, F0)
-        h = tf.nn.relu(self.g_bn0(h, training=training))
+        return tf.nn.relu(self.g_bn0(h, training=training))
+
+    def from_features(self, h, training=False):
+        """The rest of G: its first feature map (B, 4, 4, F0) -> image; G(z) is
+        ``from_features(features(z))``."""
+        n = self.arch.num_layers
         for i in range(1, n):
             h = getattr(self, f"g_h{i}")(h)                                  # (B, 2^(i+2), ..., F_i)
             h = tf.nn.relu(getattr(self, f"g_bn{i}")(h, training=training))

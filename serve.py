@@ -62,7 +62,7 @@ BRUSH = "brush on the photo"
 MASK_CHOICES = (BRUSH,) + masks.MASK_TYPES
 # complete.py's flags that set the page's initial values (same names, types, help, defaults).
 SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",
-                "hmcL", "hmcAnneal", "nIter", "lam", "sumLoss", "outInterval", "maskType",
+                "hmcL", "hmcAnneal", "nIter", "featureIter", "featureLr", "lam", "sumLoss", "outInterval", "maskType",
                 "centerScale", "fractionMasked", "halfSide", "patternFraction", "weighted",
                 "weightWindow", "blend", "nRestarts", "seed", "precision", "verbose")
 
@@ -344,7 +344,8 @@ def build_config(args, approach, lr, lam, n_iter, out_interval):
         momentum=args.momentum, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
         hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps, hmc_L=args.hmcL,
         hmc_anneal=args.hmcAnneal, lam=float(lam), n_iter=int(n_iter),
-        out_interval=int(out_interval), normalize=not args.sumLoss)
+        out_interval=int(out_interval), normalize=not args.sumLoss,
+        feature_iter=args.featureIter, feature_lr=args.featureLr)
 
 
 # ------------------------------------------------------------- what the events show
@@ -501,7 +502,7 @@ class Handlers:
             return
         run, snapshots = self.start_run(session, photo, face, face_mask, config, dcgan,
                                         weighted, blend, n_restarts, seed, started)
-        yield (gr.update(), f"Searching with {prefix} ({approach}, {config.n_iter} iterations)...",
+        yield (gr.update(), f"Searching with {prefix} ({approach}, {config.total_iter} iterations)...",
                gr.update(), gr.update(visible=False), gr.update(visible=False), started)
         yield from self.follow(run, snapshots, session)
 
@@ -517,7 +518,7 @@ class Handlers:
         loss_mask = masks.importance_weights(mask, self.args.weightWindow) if weighted else mask
         folder = tempfile.mkdtemp(dir=self.page.root)
         run = Run(photo, face, images, mask, face_mask.hole, face_mask.edit_hole, bool(blend),
-                  config.n_iter, folder, started)
+                  config.total_iter, folder, started)
         old = self.page.runs.get(session)
         if old is not None:
             old.stop.set()

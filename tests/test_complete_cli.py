@@ -1,4 +1,5 @@
 """complete.py end to end with a trained checkpoint and real faces, and its error messages."""
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def _png(path):
 def test_complete_writes_every_output_of_the_original(trained_run, aligned16, tmp_path):
     images = sorted(str(p) for p in aligned16.iterdir())
     out = tmp_path / "out"
-    assert _run(trained_run, out, "--nIter", 7, "--outInterval", 3, *images) == 0
+    assert _run(trained_run, out, "--nIter", 7, "--outInterval", 3, "--featureIter", 0,
+                *images) == 0            # the blog's search: z only
     expected = {"before.png", "masked.png", "options.json", "hats_imgs", "completed", "logs"}
     assert set(os.listdir(out)) == expected
     steps = ["0000.png", "0003.png", "0006.png", "0007.png"]  # every interval and the last
@@ -65,10 +67,35 @@ def test_complete_writes_every_output_of_the_original(trained_run, aligned16, tm
     assert np.all(np.abs(values[:, 1:]) <= 1) and np.all(values[:, 0] > 0)
 
 
+def test_feature_search_continues_the_outputs_after_the_z_search(trained_run, aligned16,
+                                                                 tmp_path):
+    """--nIter 4 --featureIter 3: snapshots every 3 iterations and at the end of each phase;
+    the log has a line per iteration, z frozen in the feature phase while the loss moves on;
+    the last hats image is G of the feature map, pasted into the last completed grid."""
+    images = sorted(str(p) for p in aligned16.iterdir())[:2]
+    out = tmp_path / "features"
+    assert _run(trained_run, out, "--nIter", 4, "--featureIter", 3, "--featureLr", 3000,
+                "--outInterval", 3, *images) == 0
+    steps = ["0000.png", "0003.png", "0004.png", "0006.png", "0007.png"]
+    assert sorted(os.listdir(out / "hats_imgs")) == steps
+    lines = (out / "logs" / "hats_00.log").read_text().splitlines()[1:]
+    assert [int(line.split()[0]) for line in lines] == list(range(7))
+    values = np.array([line.split()[1:] for line in lines], float)
+    np.testing.assert_array_equal(values[5:, 1:], np.repeat(values[4:5, 1:], 2, axis=0))
+    assert not np.array_equal(values[4:, 0], np.repeat(values[4, 0], 3))  # the loss moves
+    assert not np.array_equal(_png(out / "hats_imgs/0007.png"), _png(out / "hats_imgs/0004.png"))
+    hole = np.zeros((16, 16), bool)
+    hole[4:12, 4:12] = True
+    completed, hats = _png(out / "completed/0007.png"), _png(out / "hats_imgs/0007.png")
+    assert np.all(np.abs(completed[:16, :16][hole] - hats[:16, :16][hole]) <= 1)
+    options = json.loads((out / "options.json").read_text())
+    assert (options["featureIter"], options["featureLr"]) == (3, 3000.0)
+
+
 def test_lowres_mask_writes_lowres_previews(trained_run, aligned16, tmp_path):
     out = tmp_path / "low"
     assert _run(trained_run, out, "--maskType", "lowres", "--nIter", 2, "--outInterval", 2,
-                aligned16) == 0
+                "--featureIter", 0, aligned16) == 0
     assert (out / "lowres.png").exists()
     assert sorted(os.listdir(out / "hats_imgs")) == ["0000.lowres.png", "0000.png",
                                                      "0002.lowres.png", "0002.png"]
@@ -93,16 +120,17 @@ def test_more_images_than_a_batch_use_one_folder_per_batch(trained_run, aligned1
 
 def test_an_image_completes_the_same_alone_or_in_a_batch(trained_run, aligned16, tmp_path):
     images = sorted(str(p) for p in aligned16.iterdir())
-    assert _run(trained_run, tmp_path / "all", "--nIter", 3, *images) == 0
-    assert _run(trained_run, tmp_path / "one", "--nIter", 3, images[0]) == 0
+    assert _run(trained_run, tmp_path / "all", "--nIter", 3, "--featureIter", 2, *images) == 0
+    assert _run(trained_run, tmp_path / "one", "--nIter", 3, "--featureIter", 2, images[0]) == 0
     log_all = (tmp_path / "all" / "logs" / "hats_00.log").read_text().splitlines()
     log_one = (tmp_path / "one" / "logs" / "hats_00.log").read_text().splitlines()
     assert log_all[0] == log_one[0] and log_all[0].startswith("iter loss z0")
-    # a line per iteration in both, so the comparison below covers every iteration
-    assert len(log_all) == len(log_one) == 1 + 3
-    values_all = np.array([line.split() for line in log_all[1:]], float)   # (3, 2 + z_dim)
+    # a line per iteration in both (z's 3, then the feature search's 2), so the comparison
+    # below covers every iteration
+    assert len(log_all) == len(log_one) == 1 + 3 + 2
+    values_all = np.array([line.split() for line in log_all[1:]], float)   # (5, 2 + z_dim)
     values_one = np.array([line.split() for line in log_one[1:]], float)
-    np.testing.assert_array_equal(values_all[:, 0], [0, 1, 2])
+    np.testing.assert_array_equal(values_all[:, 0], [0, 1, 2, 3, 4])
     np.testing.assert_allclose(values_all, values_one, rtol=1e-4, atol=1e-5)
     assert not np.allclose(values_all[0, 2:], values_all[-1, 2:])   # z moved: a real search
 
@@ -111,10 +139,10 @@ def test_an_image_completes_the_same_alone_or_in_a_batch(trained_run, aligned16,
 def test_other_approaches_run_from_the_command_line(trained_run, aligned16, tmp_path, approach):
     out = tmp_path / approach
     assert _run(trained_run, out, "--approach", approach, "--nIter", 2, "--hmcL", 3,
-                aligned16) == 0
+                "--featureIter", 1, aligned16) == 0     # the feature search follows any approach
     values = np.array([l.split() for l in (out / "logs/hats_00.log").read_text().splitlines()[1:]],
                       float)
-    assert values.shape == (2, 2 + 16) and np.all(np.abs(values[:, 2:]) <= 1)
+    assert values.shape == (3, 2 + 16) and np.all(np.abs(values[:, 2:]) <= 1)
 
 
 def test_errors_are_one_clear_line(trained_run, aligned16, tmp_path, capsys):
@@ -178,7 +206,6 @@ def test_help_and_errors_from_a_real_process(tmp_path):
 
 
 def test_shards_split_the_images_without_overlap_or_collision(trained_run, aligned16, tmp_path):
-    import json
     images = sorted(str(p) for p in aligned16.iterdir())         # 6 images
     seen = []
     for index in range(4):

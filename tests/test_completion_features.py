@@ -47,9 +47,10 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
     inputs = [dotted, *faces16[1:]]
     plain, fancy = tmp_path / "plain", tmp_path / "fancy"
     assert _run(trained_run, plain, "--nIter", 4, "--outInterval", 2, "--no-blend",
-                "--no-weighted", *inputs) == 0
+                "--no-weighted", "--featureIter", 2, *inputs) == 0
     # blending and the weighted loss are the defaults
-    assert _run(trained_run, fancy, "--nIter", 4, "--outInterval", 2, "--gif", *inputs) == 0
+    assert _run(trained_run, fancy, "--nIter", 4, "--outInterval", 2, "--featureIter", 2,
+                "--gif", *inputs) == 0
 
     per_image = fancy / "completed" / "images"
     names = sorted(os.listdir(per_image))
@@ -59,7 +60,8 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
         index = {row["input"]: row["output"] for row in csv.DictReader(handle)}
     assert index[str(faces16[3])] == os.path.join("completed", "images", "same-2.png")
     # the grids are still where the original puts them, next to the per-image folder
-    assert sorted(os.listdir(fancy / "completed")) == ["0000.png", "0002.png", "0004.png", "images"]
+    assert sorted(os.listdir(fancy / "completed")) == ["0000.png", "0002.png", "0004.png",
+                                                       "0006.png", "images"]
 
     known = np.ones((16, 16), bool)
     known[HOLE] = False
@@ -72,7 +74,7 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
         assert np.abs(blended[~known] - pasted[~known]).max() > 2         # blending changed the hole
     # the plain per-image file is the last grid's tile
     np.testing.assert_array_equal(_png(plain / "completed" / "images" / name),
-                                  _png(plain / "completed" / "0004.png")[:, 48:64])
+                                  _png(plain / "completed" / "0006.png")[:, 48:64])
 
     # --weighted changes the loss (same z at iteration 0: smaller weights, smaller loss) ...
     assert _log_losses(fancy)[0] < _log_losses(plain)[0]
@@ -87,8 +89,8 @@ def test_per_image_outputs_blend_weighted_and_gif(trained_run, faces16, tmp_path
         for frame in range(gif.n_frames):
             gif.seek(frame)
             durations.append(gif.info["duration"])
-    # iterations 0, 2, 4 (Pillow merges frames that did not change, adding their durations)
-    assert sum(durations) == 2 * 200 + 1500
+    # iterations 0, 2, 4, 6 (Pillow merges frames that did not change, adding their durations)
+    assert sum(durations) == 3 * 200 + 1500
 
 
 def test_mask_file_and_mask_dir(trained_run, faces16, tmp_path, capsys):
@@ -148,8 +150,9 @@ def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
     assert best[-1].history_z.shape == (5, 4, 16)
 
     out = tmp_path / "restarts"
-    assert _run(trained_run, out, "--nIter", 2, "--nRestarts", 3, *faces16[:2]) == 0
-    assert len(os.listdir(out / "logs")) == 2 and len(_log_losses(out, 1)) == 2
+    assert _run(trained_run, out, "--nIter", 2, "--featureIter", 1, "--nRestarts", 3,
+                *faces16[:2]) == 0
+    assert len(os.listdir(out / "logs")) == 2 and len(_log_losses(out, 1)) == 3
     assert _png(out / "before.png").shape == (16, 32, 3)
 
 
