@@ -20,8 +20,8 @@ import sys
 DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
 # The feature search that follows the z search (completion.py, README "The feature
 # search"): its iterations and its momentum step size, measured on held-out faces.
-DEFAULT_FEATURE_ITER = 300
-DEFAULT_FEATURE_LR = 3.0
+DEFAULT_FEATURE_ITER = 200
+DEFAULT_FEATURE_LR = 30.0
 
 
 def _number(kind, text):

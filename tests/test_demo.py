@@ -27,7 +27,7 @@ def _png(path):
 @pytest.fixture(scope="module")
 def demo_out(trained_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
-    assert _demo(trained_run, out, "--nIter", 3, "--outInterval", 2) == 0
+    assert _demo(trained_run, out, "--nIter", 3, "--featureIter", 1, "--outInterval", 2) == 0
     return out
 
 
@@ -67,7 +67,8 @@ def test_demo_writes_every_output_per_mask(demo_out):
                                   data.astronaut())
     for folder in ("completed/images", "blended", "pasted"):
         assert sorted(n for n in os.listdir(demo_out / folder) if n.endswith(".png")) == sorted(NAMES)
-    assert sorted(os.listdir(demo_out / "hats_imgs")) == ["0000.png", "0002.png", "0003.png"]
+    assert sorted(os.listdir(demo_out / "hats_imgs")) == ["0000.png", "0002.png", "0003.png",
+                                                              "0004.png"]
     for name in NAMES:
         assert _png(demo_out / "pasted" / name).shape == data.astronaut().shape
 
@@ -83,8 +84,8 @@ def test_completions_keep_the_known_pixels_and_fill_the_hole_with_g(demo_out, fa
     """The original's grid completed/NNNN.png pastes G(z) into the hole; the per-image
     files (blended by default) keep the known pixels too."""
     for index, (name, known) in enumerate(zip(NAMES, expected_masks())):
-        plain = _tile(demo_out / "completed/0003.png", index)
-        generated = _tile(demo_out / "hats_imgs/0003.png", index)
+        plain = _tile(demo_out / "completed/0004.png", index)
+        generated = _tile(demo_out / "hats_imgs/0004.png", index)
         assert np.all(np.abs(plain[known] - face16[known]) <= 1), name
         assert np.all(np.abs(plain[~known] - generated[~known]) <= 1), name
         final = _png(demo_out / "completed/images" / name)
@@ -94,7 +95,7 @@ def test_completions_keep_the_known_pixels_and_fill_the_hole_with_g(demo_out, fa
 def test_blended_differs_from_plain_only_in_the_hole(demo_out):
     changed = 0
     for index, (name, known) in enumerate(zip(NAMES, expected_masks())):
-        plain = _tile(demo_out / "completed/0003.png", index)
+        plain = _tile(demo_out / "completed/0004.png", index)
         blended = _png(demo_out / "blended" / name)
         # --blend is the default: the per-image completions are the blended ones
         np.testing.assert_array_equal(_png(demo_out / "completed/images" / name), blended)
@@ -114,7 +115,7 @@ def test_figure_is_a_row_per_mask_of_five_scaled_tiles(demo_out, face16):
         assert np.all(np.abs(tiles[0] - big(face16)) <= 1)                     # aligned face
         hole = big(~known)
         assert np.all(np.abs(tiles[1][hole] - 128) <= 1)                        # masked: gray
-        assert np.all(np.abs(tiles[3] - big(_tile(demo_out / "completed/0003.png", row))) <= 1)
+        assert np.all(np.abs(tiles[3] - big(_tile(demo_out / "completed/0004.png", row))) <= 1)
         assert np.all(np.abs(tiles[4] - big(_png(demo_out / "blended" / name))) <= 1)
     assert np.all(figure[tile:step] == 255)                                     # white gaps
 
@@ -123,15 +124,16 @@ def test_gif_has_a_frame_per_snapshot(demo_out):
     import outputs
 
     gif = Image.open(demo_out / "completion.gif")
-    # iterations 0, 2 (--outInterval) and 3 (last). Pillow merges a frame identical to the
+    # iterations 0, 2 (--outInterval), 3 (the z search's last) and 4 (the feature search's,
+    # the last). Pillow merges a frame identical to the
     # one before into it (adding its duration): with the tiny model one step of the default
     # search can leave the uint8 grid unchanged, so count the time, which merging keeps.
     durations = []
     for index in range(gif.n_frames):
         gif.seek(index)
         durations.append(gif.info["duration"])
-    assert 2 <= gif.n_frames <= 3
-    assert sum(durations) == 2 * outputs.GIF_FRAME_MS + outputs.GIF_LAST_FRAME_MS
+    assert 2 <= gif.n_frames <= 4
+    assert sum(durations) == 3 * outputs.GIF_FRAME_MS + outputs.GIF_LAST_FRAME_MS
     assert gif.size == (6 * SIZE, SIZE)
 
 

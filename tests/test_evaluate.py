@@ -75,7 +75,8 @@ def test_the_weights_change_the_search_not_the_start(trained_run, faces16, tmp_p
     out = tmp_path / "start"
     assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
                           str(trained_run / "checkpoint"), "--outDir", str(out), "--nIter", "0",
-                          "--methods", "ours,ours_weighted", "--seed", "5"]) == 0
+                          "--featureIter", "0", "--methods", "ours,ours_weighted",
+                          "--seed", "5"]) == 0
     losses = {}
     for line in capsys.readouterr().out.splitlines():
         if "completion:" in line:

@@ -534,6 +534,11 @@ def test_the_page_s_inputs_become_the_mask_and_the_search_settings():
     assert (config.approach, config.lr, config.lam, config.n_iter, config.out_interval) == (
         "adam", 0.03, 0.5, 12, 3)
     assert (config.hmc_L, config.normalize, config.momentum) == (7, False, args.momentum)
+    assert (config.feature_iter, config.feature_lr, config.total_iter) == (200, 30.0, 212)
+    args = serve.resolve_defaults(serve.build_parser().parse_args(
+        ["--featureIter", "0", "--featureLr", "5"]))     # complete.py's flags, passed on
+    config = serve.build_config(args, "momentum", "", 0.1, 12, 3)
+    assert (config.feature_iter, config.feature_lr, config.total_iter) == (0, 5.0, 12)
     assert serve.build_config(args, "momentum", 0.25, 0.1, 5, 1).lr == 0.25
     with pytest.raises(ValueError, match="out_interval and hmc_L >= 1"):
         serve.build_config(args, "momentum", None, 0.1, 5, 0)
