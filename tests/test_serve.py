@@ -309,14 +309,14 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
         new MutationObserver(() => window.statusLog.push(document.querySelector('#status')
             .innerText)).observe(document.querySelector('#status'),
             {childList: true, subtree: true, characterData: true}); }""")
-    fill(page, "n-iter", 100)                # live updates at iterations 0 and 50
+    fill(page, "n-iter", 100)        # z's 100 + the feature search's default 200: live updates every 50
     started = time.perf_counter()
     status = complete(page)
     seconds = time.perf_counter() - started
-    assert re.search(r"Done: 100 iterations in [\d.]+ s, loss [\d.]+\. Pasted \(blended\) into obama\.jpg "
+    assert re.search(r"Done: 300 iterations in [\d.]+ s, loss [\d.]+\. Pasted \(blended\) into obama\.jpg "
                      r"at 910x1137", status), status
     log = page.evaluate("window.statusLog")
-    assert any(re.search(r"Iteration \d+ of 100", text) for text in log), log   # live updates
+    assert any(re.search(r"Iteration \d+ of 300", text) for text in log), log   # live updates
     assert page.locator("#row img").count() == 1 and page.locator("#pasted img").count() == 1
     pasted = download(page, "download-pasted")
     changed = check_only_brushed_pixels_changed(pasted, photo, brushed, tolerance=3)
@@ -326,7 +326,7 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     face = download(page, "download-face")
     assert face.shape == (SIZE, SIZE, 3)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
-    print(f"\nComplete -> result, 100 iterations: {seconds:.1f} s")
+    print(f"\nComplete -> result, 300 iterations: {seconds:.1f} s")
 
 
 def test_a_photo_without_a_face_says_so(open_page, tmp_path):
@@ -384,13 +384,13 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     choose_mask(page, "center")
     fill(page, "n-iter", 100000)
     page.click("#complete")
-    wait_status(page, r"Iteration [1-9]\d* of 100000")
+    wait_status(page, r"Iteration [1-9]\d* of 100200")   # + the feature search's 200
     page.click("#stop")
-    status = wait_status(page, r"Stopped at iteration \d+ of 100000", timeout=60)
+    status = wait_status(page, r"Stopped at iteration \d+ of 100200", timeout=60)
     assert "Pasted (blended) into astronaut.png at 512x512" in status   # --blend: the default
     page.locator("#download-pasted").wait_for(state="visible", timeout=10_000)
     fill(page, "n-iter", 5)                  # the server is free again
-    complete(page, r"Done: 5 iterations")
+    complete(page, r"Done: 205 iterations")   # 5 + the feature search's 200
 
 
 def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
@@ -408,7 +408,7 @@ def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
         page.click("#complete")
     for page, photo in zip(pages, photos):
         name = "clapton-2.jpg" if photo is photos[0] else "astronaut.png"
-        wait_status(page, rf"Done: 30 iterations .* Pasted \(blended\) into {re.escape(name)}",
+        wait_status(page, rf"Done: 230 iterations .* Pasted \(blended\) into {re.escape(name)}",
                     timeout=300)
         pasted = download(page, "download-pasted")
         assert pasted.shape == photo.shape
