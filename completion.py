@@ -347,9 +347,10 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
     if z is None:
         z = random.initial_z(batch, generator.arch.z_dim)
     z = tf.convert_to_tensor(z, tf.float32)
-    scale = tf.convert_to_tensor(
-        gradient_scale(mask, lowres_mask, images.shape[-1]) if config.normalize
-        else np.ones(batch, np.float32), tf.float32)
+    # 1 / (known values) per image: the loss per known value (--sumLoss: the sum).
+    per_value = gradient_scale(mask, lowres_mask, images.shape[-1])
+    scale = tf.convert_to_tensor(per_value if config.normalize else np.ones(batch, np.float32),
+                                 tf.float32)
     if lr_scale is not None:
         scale *= tf.convert_to_tensor(lr_scale, tf.float32)
     key = (generator, discriminator, config)
@@ -357,49 +358,52 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
         rule = update_rule(config, random.tensorflow)
         random.compiled[key] = CompiledSearch(generator, discriminator, rule, config.lam)
     search = random.compiled[key]
-    state = search.rule.initial_state(z)
-    empty_loss = np.zeros((0, batch), np.float32)
-    empty_z = np.zeros((0, batch, generator.arch.z_dim), np.float32)
+
+    def phase(search, variable, scale, first, last, snapshot):
+        """Run ``search`` on ``variable`` from iteration ``first`` to ``last`` in chunks
+        that end at every multiple of ``out_interval`` and at ``last``; yield
+        ``snapshot(variable, start, end, generated, loss, losses, zs)`` after each
+        chunk; return the final variable."""
+        state = search.rule.initial_state(variable)
+        iteration = first
+        while iteration < last:
+            steps = min(config.out_interval - iteration % config.out_interval, last - iteration)
+            variable, state, losses, zs, loss, generated = search.run(
+                variable, state, images, mask, lowres_mask, scale,
+                tf.constant(iteration - first), tf.constant(steps))
+            start, iteration = iteration, iteration + steps
+            yield snapshot(variable, start, iteration, generated.numpy(), loss.numpy(),
+                           losses.numpy(), zs.numpy())
+        return variable
 
     loss, generated = search.evaluate(z, images, mask, lowres_mask)
-    yield Snapshot(0, z.numpy(), generated.numpy(), loss.numpy(), 0, empty_loss, empty_z)
-    iteration = 0
-    while iteration < config.n_iter:
-        steps = min(config.out_interval - iteration % config.out_interval,
-                    config.n_iter - iteration)
-        z, state, losses, zs, loss, generated = search.run(
-            z, state, images, mask, lowres_mask, scale, tf.constant(iteration),
-            tf.constant(steps))
-        start, iteration = iteration, iteration + steps
-        yield Snapshot(iteration, z.numpy(), generated.numpy(), loss.numpy(), start,
-                       losses.numpy(), zs.numpy())
+    yield Snapshot(0, z.numpy(), generated.numpy(), loss.numpy(), 0,
+                   np.zeros((0, batch), np.float32),
+                   np.zeros((0, batch, generator.arch.z_dim), np.float32))
+    z = yield from phase(
+        search, z, scale, 0, config.n_iter,
+        lambda z, start, end, generated, loss, losses, zs:
+            Snapshot(end, z.numpy(), generated, loss, start, losses, zs))
     if config.feature_iter == 0:
         return
 
     # The feature search: G's first feature map h = features(z), a ReLU's output, is
     # searched in its place with the same loss through the rest of G (from_features),
-    # from the z found above, by the blog's momentum step projected onto h >= 0.
+    # from the z found above, by the blog's momentum step projected onto h >= 0, always
+    # on the loss per known value.
     feature_key = (*key, "features")
     if feature_key not in random.compiled:
         rule = Momentum(config.feature_lr, config.momentum, low=0.0, high=None)
         random.compiled[feature_key] = CompiledSearch(generator.from_features, discriminator,
                                                       rule, config.lam, record=False)
-    search = random.compiled[feature_key]
+    final_z = z.numpy()
     h = tf.cast(generator.features(z, training=False), tf.float32)
-    state = search.rule.initial_state(h)
-    feature_scale = tf.convert_to_tensor(
-        gradient_scale(mask, lowres_mask, images.shape[-1]), tf.float32)
-    z_row = z.numpy()[None]
-    while iteration < config.total_iter:
-        steps = min(config.out_interval - iteration % config.out_interval,
-                    config.total_iter - iteration)
-        h, state, losses, _, loss, generated = search.run(
-            h, state, images, mask, lowres_mask, feature_scale,
-            tf.constant(iteration - config.n_iter), tf.constant(steps))
-        start, iteration = iteration, iteration + steps
-        yield Snapshot(iteration, z_row[0], generated.numpy(), loss.numpy(), start,
-                       losses.numpy(), np.broadcast_to(z_row, (steps, *z_row.shape[1:])),
-                       h.numpy())
+    per_value = tf.convert_to_tensor(per_value, tf.float32)
+    yield from phase(
+        random.compiled[feature_key], h, per_value, config.n_iter, config.total_iter,
+        lambda h, start, end, generated, loss, losses, zs:
+            Snapshot(end, final_z, generated, loss, start, losses,
+                     np.repeat(final_z[None], end - start, axis=0), h.numpy()))
 
 
 def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,
