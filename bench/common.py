@@ -216,3 +216,51 @@ def peak_fields(precision: str, gflop_per_s: float) -> dict:
                   "(a turbo clock above the one read?)", file=sys.stderr, flush=True)
     fields["percent_of_peak"] = round(100 * gflop_per_s / peak, 1)
     return fields
+
+
+def add_face_arguments(parser, limit: int) -> None:
+    """The flags of the quality sweeps: which held-out faces, which model, the seed, the JSON."""
+    parser.add_argument("faces", help="Folder of aligned ground-truth faces")
+    parser.add_argument("--limit", type=int, default=limit, help="Use the first this many faces")
+    parser.add_argument("--checkpointDir", default="checkpoint")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="Write the results as JSON here")
+
+
+def load_faces(parser, args):
+    """The model of ``--checkpointDir`` and the first ``--limit`` faces of ``faces``, read at
+    its size: ``(model, checkpoint prefix, paths, images in the model's [-1, 1] range)``."""
+    import checkpoints
+    import faces
+    import utils
+
+    paths = utils.expand_image_args([args.faces])[:args.limit]
+    if not paths:
+        parser.error(f"no faces in {args.faces}")
+    model, prefix = checkpoints.load_for_completion(args.checkpointDir)
+    images = faces.read_faces(paths, model.arch.image_size, model.arch.c_dim)
+    return model, prefix, paths, images
+
+
+class Scorer:
+    """Mean quality of completions of ``truths`` (uint8) with holes ``holes`` (True = missing):
+    PSNR and SSIM from ``metrics.quality`` and the dlib identity distance to the true face."""
+
+    def __init__(self, truths, holes):
+        import identity
+
+        self.truths, self.holes = truths, holes
+        self.network = identity.IdentityModel()
+        self.truth_descriptors = self.network.descriptors(truths)
+
+    def __call__(self, results) -> dict:
+        import identity
+        import metrics
+        import numpy as np
+
+        rows = [metrics.quality(r, t, h) for r, t, h in zip(results, self.truths, self.holes)]
+        means = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        distances = identity.distances(self.network.descriptors(results), self.truth_descriptors)
+        means["identity"] = float(np.mean(distances))
+        means["identity_per_face"] = [float(d) for d in distances]
+        return means

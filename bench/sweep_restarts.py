@@ -22,49 +22,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
+import common  # (bench/common.py: the project on sys.path, the shared flags)
+import numpy as np
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("faces", help="Folder of aligned ground-truth faces")
-    parser.add_argument("--limit", type=int, default=64)
+    common.add_face_arguments(parser, limit=64)
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--nIter", type=int, default=300)
     parser.add_argument("--featureIter", type=int, default=100)
     parser.add_argument("--featureLr", type=float, default=30.0)
-    parser.add_argument("--checkpointDir", default="checkpoint")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="Write the results as JSON here")
     args = parser.parse_args(argv)
     if args.restarts < 2:
         parser.error("--restarts must be at least 2 (there is nothing to combine)")
 
     import tensorflow as tf
-    import checkpoints
-    import faces
-    import identity
     import masks
-    import metrics
     import outputs
     import utils
     from completion import CompletionConfig, SearchRandom, complete, networks
 
-    paths = utils.expand_image_args([args.faces])[:args.limit]
-    if not paths:
-        parser.error(f"no faces in {args.faces}")
-    model, _ = checkpoints.load_for_completion(args.checkpointDir)
+    model, _, paths, images = common.load_faces(parser, args)
     generator, discriminator = networks(model)
     size = model.arch.image_size
-    images = faces.read_faces(paths, size, model.arch.c_dim)
     count, k = len(images), args.restarts
     mask = masks.make_mask("center", size)[0]
     face_masks = np.broadcast_to(mask, (count, *mask.shape))
@@ -79,20 +64,14 @@ def main(argv=None) -> int:
     generated = last.generated.reshape(k, count, *images.shape[1:])
     loss = last.loss.reshape(k, count)
 
-    network = identity.IdentityModel()
     truths = utils.from_model(images)
-    truth_descriptors = network.descriptors(truths)
     hole = mask[..., 0] < 0.5
+    scorer = common.Scorer(truths, np.broadcast_to(hole, (count, *hole.shape)))
     rows = np.arange(count)
 
     def score(fill) -> dict:
-        final = utils.from_model(outputs.final_completion(images, fill, face_masks, blend=True))
-        quality = [metrics.quality(result, truth, hole) for result, truth in zip(final, truths)]
-        distances = identity.distances(network.descriptors(final), truth_descriptors)
-        return {"psnr_whole": float(np.mean([q["psnr_whole"] for q in quality])),
-                "ssim_hole": float(np.mean([q["ssim_hole"] for q in quality])),
-                "identity": float(np.mean(distances)),
-                "identity_per_face": [float(d) for d in distances]}
+        return scorer(utils.from_model(outputs.final_completion(images, fill, face_masks,
+                                                                blend=True)))
 
     average = generated.mean(axis=0)
     spread = np.abs((generated - average) * hole[None, None, :, :, None]).sum(axis=(2, 3, 4))

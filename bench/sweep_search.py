@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
+import common  # (bench/common.py: the project on sys.path, the shared flags)
+import numpy as np
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("faces", help="Folder of aligned ground-truth faces")
-    parser.add_argument("--limit", type=int, default=16)
+    common.add_face_arguments(parser, limit=16)
     parser.add_argument("--lrs", default="0.3,1,3", help="Momentum step sizes to try")
     parser.add_argument("--weightedLrs", default=None,
                         help="Step sizes for the weighted loss (default: --lrs)")
@@ -40,27 +36,18 @@ def main(argv=None) -> int:
     parser.add_argument("--lam", type=float, default=0.1)
     parser.add_argument("--maskType", default="center")
     parser.add_argument("--fractionMasked", type=float, default=0.8)
-    parser.add_argument("--checkpointDir", default="checkpoint")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noWeighted", action="store_true", help="Plain loss only")
-    parser.add_argument("--out", default=None, help="Write the results as JSON here")
     args = parser.parse_args(argv)
 
-    import checkpoints
     import evaluate
-    import faces
-    import identity
     import masks
-    import metrics
     import outputs
     import utils
     from completion import CompletionConfig, SearchRandom, complete, networks
 
     lrs = [float(value) for value in args.lrs.split(",")]
-    paths = utils.expand_image_args([args.faces])[:args.limit]
-    model, prefix = checkpoints.load_for_completion(args.checkpointDir)
+    model, prefix, paths, images = common.load_faces(parser, args)
     size = model.arch.image_size
-    images = faces.read_faces(paths, size, model.arch.c_dim)
     count = len(images)
     options = argparse.Namespace(seed=args.seed, maskType=args.maskType, centerScale=0.25,
                                  fractionMasked=args.fractionMasked, halfSide="left",
@@ -89,16 +76,7 @@ def main(argv=None) -> int:
         if snapshot.iteration > 0:
             kept[snapshot.iteration] = snapshot.generated
     truths = utils.from_model(images)
-    holes = face_masks[..., 0] < 0.5
-    network = identity.IdentityModel()
-    truth_descriptors = network.descriptors(truths)
-
-    def score(results):
-        rows = [metrics.quality(r, t, h) for r, t, h in zip(results, truths, holes)]
-        means = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
-        means["identity"] = float(np.mean(identity.distances(network.descriptors(results),
-                                                             truth_descriptors)))
-        return means
+    score = common.Scorer(truths, face_masks[..., 0] < 0.5)
 
     table = {}
     for iteration, generated in kept.items():

@@ -70,3 +70,50 @@ def test_cpuinfo_is_parsed_into_one_dict_per_cpu(tmp_path):
     assert cpuinfo[0]["flags"] == "fpu avx2"
     assert common.clock_mhz(cpuinfo, NO_CPUFREQ)[0] == 2100.5     # the highest reading
     assert common.read_cpuinfo(str(tmp_path / "missing")) == []
+
+
+# ------------------------------------------------ the quality sweeps' shared scoring
+def _sweep_parser(limit):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    common.add_face_arguments(parser, limit=limit)
+    return parser
+
+
+def test_sweeps_read_the_first_faces_and_name_an_empty_folder(tiny_faces, trained_run, tmp_path,
+                                                              capsys):
+    parser = _sweep_parser(limit=3)
+    args = parser.parse_args([str(tiny_faces), "--checkpointDir", str(trained_run / "checkpoint")])
+    model, prefix, paths, images = common.load_faces(parser, args)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == sorted(p.name for p in tiny_faces.iterdir())[:3]
+    assert images.shape == (3, 16, 16, 3) and images.min() >= -1 and images.max() <= 1
+    assert prefix.startswith(str(trained_run / "checkpoint"))
+    args = parser.parse_args([str(tmp_path)])                      # a folder without faces
+    with pytest.raises(SystemExit) as stopped:
+        common.load_faces(parser, args)
+    assert stopped.value.code == 2 and f"no faces in {tmp_path}" in capsys.readouterr().err
+
+
+def test_scorer_on_real_faces_against_hand_figures(faces_dir):
+    import numpy as np
+    from PIL import Image
+
+    names = sorted((faces_dir / "celeba10k").iterdir())[:3]
+    truths = np.stack([np.asarray(Image.open(n).convert("RGB").resize((64, 64))) for n in names])
+    holes = np.zeros((3, 64, 64), bool)
+    holes[:, 16:48, 16:48] = True
+    score = common.Scorer(truths, holes)
+    same = score(truths)
+    assert same["identity_per_face"] == pytest.approx([0.0] * 3, abs=1e-6)
+    assert same["ssim_hole"] == pytest.approx(1.0)
+    grey = truths.copy()
+    grey[holes] = 128
+    figures = score(grey)
+    errors = (grey.astype(float) - truths.astype(float)) ** 2
+    by_hand = [10 * np.log10(255.0 ** 2 / e.mean()) for e in errors]
+    assert figures["psnr_whole"] == pytest.approx(np.mean(by_hand), rel=1e-6)
+    by_hand_hole = [10 * np.log10(255.0 ** 2 / e[h].mean()) for e, h in zip(errors, holes)]
+    assert figures["psnr_hole"] == pytest.approx(np.mean(by_hand_hole), rel=1e-6)
+    assert all(d > 0.05 for d in figures["identity_per_face"])     # a grey hole is not the face
+    assert figures["identity"] == pytest.approx(np.mean(figures["identity_per_face"]))
