@@ -233,19 +233,22 @@ def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
     return {method: results[method] for method in methods}
 
 
+def face_descriptors(network, faces_: np.ndarray) -> np.ndarray:
+    """dlib descriptors (N, 128) of uint8 faces (N, S, S, C) with ``network`` (an
+    ``identity.IdentityModel``); dlib's network takes RGB, so a gray face counts as three channels."""
+    return network.descriptors(np.repeat(faces_, 3 // faces_.shape[-1], axis=-1))
+
+
 def identity_distances(images, face_masks, results: dict, log=print) -> dict:
     """{method: (N,) identity distances to the true faces} for the results and for the
     masked input with its hole black (:data:`MASKED`)."""
     import identity
 
     network = identity.IdentityModel()
-
-    def descriptors(faces_):   # dlib's network takes RGB: a gray face as three channels
-        return network.descriptors(np.repeat(faces_, 3 // faces_.shape[-1], axis=-1))
-
-    truth_descriptors = descriptors(utils.from_model(images))
+    truth_descriptors = face_descriptors(network, utils.from_model(images))
     masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black
-    identities = {method: identity.distances(descriptors(result), truth_descriptors)
+    identities = {method: identity.distances(face_descriptors(network, result),
+                                             truth_descriptors)
                   for method, result in [(MASKED, masked), *results.items()]}
     log(f"Identity distances of {len(identities)} methods computed")
     return identities

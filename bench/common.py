@@ -244,23 +244,27 @@ def load_faces(parser, args):
 
 class Scorer:
     """Mean quality of completions of ``truths`` (uint8) with holes ``holes`` (True = missing):
-    PSNR and SSIM from ``metrics.quality`` and the dlib identity distance to the true face."""
+    PSNR and SSIM from ``metrics.quality`` and the dlib identity distance to the true face,
+    as ``evaluate.py`` scores them (its descriptors, so gray faces work too)."""
 
     def __init__(self, truths, holes):
         import identity
+        from evaluate import face_descriptors
 
         self.truths, self.holes = truths, holes
         self.network = identity.IdentityModel()
-        self.truth_descriptors = self.network.descriptors(truths)
+        self.truth_descriptors = face_descriptors(self.network, truths)
 
     def __call__(self, results) -> dict:
         import identity
         import metrics
         import numpy as np
+        from evaluate import face_descriptors
 
         rows = [metrics.quality(r, t, h) for r, t, h in zip(results, self.truths, self.holes)]
         means = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
-        distances = identity.distances(self.network.descriptors(results), self.truth_descriptors)
+        distances = identity.distances(face_descriptors(self.network, results),
+                                       self.truth_descriptors)
         means["identity"] = float(np.mean(distances))
         means["identity_per_face"] = [float(d) for d in distances]
         return means
