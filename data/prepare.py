@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--landmarks", default="innerEyesAndBottomLip", choices=sorted(LANDMARK_SETS))
     parser.add_argument("--pad", type=flags.bounded(float, 0.0, 2.0), default=None,
                         help="align's --pad (0.1 suits tightly cropped faces); default per dataset, 0")
+    parser.add_argument("--border", default="black", choices=("black", "replicate"),
+                        help="align's --border: what fills the aligned square beyond the photo "
+                             "(replicate suits tightly cropped faces)")
     parser.add_argument("-j", "--jobs", type=flags.positive_int, default=1,
                         help="alignment worker processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -254,9 +257,10 @@ def prepare(args: argparse.Namespace) -> int:
 
     # 4. align and flatten (resumable by itself: existing outputs are skipped)
     pad = args.pad if args.pad is not None else preset.get("pad", 0.0)
-    log(f"align: {photos} -> {aligned} ({args.landmarks}, {args.size}x{args.size}, pad {pad})")
+    log(f"align: {photos} -> {aligned} ({args.landmarks}, {args.size}x{args.size}, pad {pad}, "
+        f"border {args.border})")
     argv = [photos, "align", args.landmarks, aligned, "--size", str(args.size), "--flatten",
-            "--pad", str(pad), "-j", str(args.jobs)] + (["--quiet"] if args.quiet else [])
+            "--pad", str(pad), "--border", args.border, "-j", str(args.jobs)] + (["--quiet"] if args.quiet else [])
     code = align_cli.main(argv)
     if code != 0:
         return code

@@ -267,6 +267,41 @@ def test_padding_finds_tight_crops_with_correct_geometry(aligner, openface_examp
     assert image[:dy].max() == 0 and np.array_equal(image[dy:-dy, dx:-dx], crop)
 
 
+def test_replicate_border_repeats_the_photos_edge(aligner, openface_examples):
+    """--border replicate: outside the photo, the nearest edge pixel instead of black."""
+    rgb = openface_examples["carell"]
+    box = aligner.process(rgb, 64).box  # a crop that ends at the chin, like UTKFace's
+    crop = np.ascontiguousarray(rgb[max(box.top() - 20, 0):box.bottom() - int(0.1 * box.height())])
+    black = aligner.process(crop, 64, pad=0.25)
+    edge = aligner.process(crop, 64, pad=0.25, border="replicate")
+    assert black.status == edge.status == "aligned"
+    np.testing.assert_array_equal(black.transform, edge.transform)
+    # where each output pixel comes from in the crop (the inverse of the transform)
+    ys, xs = np.mgrid[0:64, 0:64]
+    back = cv2.invertAffineTransform(black.transform)
+    src_x = back[0, 0] * xs + back[0, 1] * ys + back[0, 2]
+    src_y = back[1, 0] * xs + back[1, 1] * ys + back[1, 2]
+    height, width = crop.shape[:2]
+    outside = (src_x < -1) | (src_y < -1) | (src_x > width) | (src_y > height)
+    inside = (src_x > 1) & (src_y > 1) & (src_x < width - 2) & (src_y < height - 2)
+    assert outside[-8:].mean() > 0.5, "the crop should end above the aligned square's bottom"
+    # inside the photo both borders give the same pixels; outside, black is black
+    np.testing.assert_array_equal(black.thumbnail[inside], edge.thumbnail[inside])
+    assert black.thumbnail[outside].max() == 0
+    # and replicate gives the crop's nearest edge pixel (nearest-neighbour here,
+    # bilinear there: compare with a tolerance)
+    nearest = crop[np.clip(np.rint(src_y), 0, height - 1).astype(int)[outside],
+                   np.clip(np.rint(src_x), 0, width - 1).astype(int)[outside]]
+    difference = np.abs(edge.thumbnail[outside].astype(int) - nearest)
+    print(f"\n{outside.sum()} pixels outside the photo: median difference {np.median(difference)}, "
+          f"mean {difference.mean():.1f}, black's mean value {black.thumbnail[outside].mean():.1f}, "
+          f"replicate's {edge.thumbnail[outside].mean():.1f}")
+    assert np.median(difference) <= 8 and difference.mean() < 15
+    assert edge.thumbnail[outside].mean() > 40  # skin and shirt, not black
+    with pytest.raises(ValueError, match="border"):
+        aligner.process(crop, 64, border="reflect")
+
+
 def test_gray_rgba_and_16bit_inputs_are_aligned(aligner, openface_examples, tmp_path):
     rgb = openface_examples["clapton-2"]
     gray = Image.fromarray(rgb).convert("L")

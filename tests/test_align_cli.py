@@ -177,6 +177,8 @@ def test_output_paths_are_unique(files, flatten):
      "predictor"),
     (["{inputs}", "align", "innerEyesAndBottomLip", "{out}", "--size", "0"], "--size"),
     (["{inputs}", "align", "innerEyesAndBottomLip", "{out}", "--size", "big"], "--size"),
+    (["{inputs}", "align", "innerEyesAndBottomLip", "{out}", "--border", "reflect"],
+     "invalid choice: 'reflect'"),
     (["{empty}", "align", "innerEyesAndBottomLip", "{out}"], "no .png/.jpg/.jpeg images"),
 ])
 def test_cli_user_mistakes_are_one_clear_line(arguments, message, tmp_path, photos_dir, capsys):
@@ -206,3 +208,24 @@ def test_script_runs_from_another_directory(photos_dir, tmp_path):
     assert summary["total"] == 3
     assert len(list((tmp_path / "out" / "john").glob("*.png"))) == summary["aligned"] >= 2
     assert result.stdout.count(": aligned -> ") == summary["aligned"]  # --verbose: one line per image
+
+
+def test_cli_border_replicate_reaches_the_warp(photos_dir, tmp_path, capsys):
+    """--border replicate and --pad on a photo cropped at the chin, as UTKFace's are."""
+    rgb = utils.load_rgb(require_path(photos_dir / "openface" / "examples" / "carell.jpg"))
+    aligner = AlignDlib()
+    box = aligner.process(rgb, 64).box
+    crop = np.ascontiguousarray(rgb[max(box.top() - 20, 0):box.bottom() - int(0.1 * box.height())])
+    (tmp_path / "in").mkdir()
+    Image.fromarray(crop).save(tmp_path / "in" / "chin.png")
+    outputs = {}
+    for border in ("black", "replicate"):
+        code = main([str(tmp_path / "in"), "align", "innerEyesAndBottomLip", str(tmp_path / border),
+                     "--size", "64", "--pad", "0.25", "--flatten", "--quiet", "--border", border])
+        assert code == 0, capsys.readouterr().err
+        outputs[border] = np.asarray(Image.open(tmp_path / border / "chin.png"))
+    expected = aligner.process(crop, 64, pad=0.25, border="replicate").thumbnail
+    np.testing.assert_array_equal(outputs["replicate"], expected)
+    # the bottom rows lie below the crop: black by default, the chin's colours repeated with replicate
+    assert outputs["black"][-4:].max() == 0
+    assert outputs["replicate"][-4:].mean() > 40
