@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="before detection, pad each side by this fraction of the image's height "
                              "(top, bottom) and width (left, right); helps with tightly cropped faces "
                              "such as UTKFace (0.25 works well). Only detection and landmarks see the "
-                             "padding: the output is warped from the original photo with a black border")
+                             "padding: the output is warped from the original photo (see --border)")
     parser.add_argument("--padMode", choices=PAD_MODES, default="replicate",
                         help="how --pad fills the border: repeat the edge pixels or black")
     parser.add_argument("--border", choices=BORDER_MODES, default="black",
