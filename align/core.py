@@ -106,10 +106,14 @@ def warp(rgb: np.ndarray, transform: np.ndarray, img_dim: int, border: str = "bl
     photos (UTKFace's) put the chin at the photo's bottom edge, so their aligned
     faces end in black rows, which a GAN trained on them learns to draw.
     """
+    return cv2.warpAffine(rgb, transform, (img_dim, img_dim), borderMode=_border_mode(border))
+
+
+def _border_mode(border: str) -> int:
+    """OpenCV's border mode for a ``BORDER_MODES`` name; a clear error for any other."""
     if border not in BORDER_MODES:
         raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
-    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    return cv2.warpAffine(rgb, transform, (img_dim, img_dim), borderMode=mode)
+    return cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
 
 
 def pad_image(rgb: np.ndarray, pad: float, mode: str = "replicate") -> tuple[np.ndarray, int, int]:
@@ -243,8 +247,7 @@ class AlignDlib:
                 pad_mode: str = "replicate", border: str = "black") -> Alignment:
         """Align like :meth:`align`, but say why not and time each stage."""
         rgbImg = _as_rgb(rgbImg)
-        if border not in BORDER_MODES:  # before the slow detection
-            raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
+        _border_mode(border)  # a bad name fails before the slow detection
         seconds = {}
         start = time.perf_counter()
         image, left, top = pad_image(rgbImg, pad, pad_mode)

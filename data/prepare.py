@@ -43,7 +43,7 @@ if __name__ == "__main__":  # `python data/prepare.py`: Python puts data/, not t
 
 import flags  # noqa: E402
 from align import cli as align_cli  # noqa: E402
-from align.core import LANDMARK_SETS  # noqa: E402
+from align.core import BORDER_MODES, LANDMARK_SETS  # noqa: E402
 from errors import UserError  # noqa: E402
 
 CELEBA_HELP = (
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--landmarks", default="innerEyesAndBottomLip", choices=sorted(LANDMARK_SETS))
     parser.add_argument("--pad", type=flags.bounded(float, 0.0, 2.0), default=None,
                         help="align's --pad (0.1 suits tightly cropped faces); default per dataset, 0")
-    parser.add_argument("--border", default="black", choices=("black", "replicate"),
+    parser.add_argument("--border", default="black", choices=BORDER_MODES,
                         help="align's --border: what fills the aligned square beyond the photo "
                              "(replicate suits tightly cropped faces)")
     parser.add_argument("-j", "--jobs", type=flags.positive_int, default=1,
