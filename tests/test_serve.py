@@ -323,14 +323,15 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
         new MutationObserver(() => window.statusLog.push(document.querySelector('#status')
             .innerText)).observe(document.querySelector('#status'),
             {childList: true, subtree: true, characterData: true}); }""")
-    fill(page, "n-iter", 100)        # z's 100 + the feature search's 50: live updates every 50
+    fill(page, "n-iter", 100)        # z's 100 + the feature search's: live updates every 50
+    total = 100 + FEATURE_ITER
     started = time.perf_counter()
     status = complete(page)
     seconds = time.perf_counter() - started
-    assert re.search(r"Done: 150 iterations in [\d.]+ s, loss [\d.]+\. Pasted \(blended\) into obama\.jpg "
+    assert re.search(rf"Done: {total} iterations in [\d.]+ s, loss [\d.]+\. Pasted \(blended\) into obama\.jpg "
                      r"at 910x1137", status), status
     log = page.evaluate("window.statusLog")
-    assert any(re.search(r"Iteration \d+ of 150", text) for text in log), log   # live updates
+    assert any(re.search(rf"Iteration \d+ of {total}", text) for text in log), log   # live updates
     assert page.locator("#row img").count() == 1 and page.locator("#pasted img").count() == 1
     pasted = download(page, "download-pasted")
     changed = check_only_brushed_pixels_changed(pasted, photo, brushed, tolerance=3)
@@ -340,7 +341,7 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     face = download(page, "download-face")
     assert face.shape == (SIZE, SIZE, 3)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
-    print(f"\nComplete -> result, 150 iterations: {seconds:.1f} s")
+    print(f"\nComplete -> result, {total} iterations: {seconds:.1f} s")
 
 
 def test_a_photo_without_a_face_says_so(open_page, tmp_path):
@@ -397,14 +398,15 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     load_demo(page)
     choose_mask(page, "center")
     fill(page, "n-iter", 100000)
+    total = 100000 + FEATURE_ITER
     page.click("#complete")
-    wait_status(page, r"Iteration [1-9]\d* of 100050")   # + the feature search's 50
+    wait_status(page, rf"Iteration [1-9]\d* of {total}")
     page.click("#stop")
-    status = wait_status(page, r"Stopped at iteration \d+ of 100050", timeout=60)
+    status = wait_status(page, rf"Stopped at iteration \d+ of {total}", timeout=60)
     assert "Pasted (blended) into astronaut.png at 512x512" in status   # --blend: the default
     page.locator("#download-pasted").wait_for(state="visible", timeout=10_000)
     fill(page, "n-iter", 5)                  # the server is free again
-    complete(page, r"Done: 55 iterations")    # 5 + the feature search's 50
+    complete(page, rf"Done: {5 + FEATURE_ITER} iterations")
 
 
 def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
@@ -422,8 +424,8 @@ def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
         page.click("#complete")
     for page, photo in zip(pages, photos):
         name = "clapton-2.jpg" if photo is photos[0] else "astronaut.png"
-        wait_status(page, rf"Done: 80 iterations .* Pasted \(blended\) into {re.escape(name)}",
-                    timeout=300)
+        wait_status(page, rf"Done: {30 + FEATURE_ITER} iterations .* Pasted \(blended\) into "
+                          rf"{re.escape(name)}", timeout=300)
         pasted = download(page, "download-pasted")
         assert pasted.shape == photo.shape
         face = serve.find_faces(photo, SIZE)[0]
