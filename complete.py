@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
              "'The feature search'); 0: the blog's search over z only")
     add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
         help="Momentum step size of the feature search, on the loss per known value")
+    add("--stopTol", type=flags.nonnegative_float, default=flags.DEFAULT_STOP_TOL,
+        help="Stop each image's search (each phase) once its fill has stopped changing: when "
+             "the hole's mean change over --stopWindow iterations is below this many grey "
+             "levels (0-255). --nIter and --featureIter are then the most each phase runs; "
+             "0: every iteration runs")
+    add("--stopWindow", type=flags.positive_int, default=flags.DEFAULT_STOP_WINDOW,
+        help="Iterations between the checks of --stopTol")
     add("--imgSize", type=flags.image_size, default=None,
         help="Image size; default: the checkpoint's (64 for the original model). Inputs of "
              "another size are centre-cropped and resized, with a warning")
@@ -173,6 +180,8 @@ class Options:
     nIter: int
     featureIter: int
     featureLr: float
+    stopTol: float
+    stopWindow: int
     imgSize: int | None
     lam: float
     sumLoss: bool
@@ -216,7 +225,8 @@ class Options:
             beta2=self.beta2, eps=self.eps, hmc_beta=self.hmcBeta, hmc_eps=self.hmcEps,
             hmc_L=self.hmcL, hmc_anneal=self.hmcAnneal, lam=self.lam, n_iter=self.nIter,
             out_interval=self.outInterval, normalize=not self.sumLoss,
-            feature_iter=self.featureIter, feature_lr=self.featureLr)
+            feature_iter=self.featureIter, feature_lr=self.featureLr,
+            stop_tol=self.stopTol, stop_window=self.stopWindow)
 
 
 def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None) -> Options:
@@ -355,13 +365,16 @@ class BatchWriter:
         self.pending.append(self.pool.submit(self._write, snapshot))
 
     def _write(self, snapshot) -> None:
-        iterations = np.arange(snapshot.history_start,
-                               snapshot.history_start + len(snapshot.history_loss))
+        # Each image's log has one line per update it made, numbered by its own count, so
+        # an image that stopped early (--stopTol) ends at its own last iteration.
         for index in range(self.count):
-            if len(iterations):
+            made = snapshot.history_active[:, index]
+            if made.any():
+                first = int(snapshot.steps[index]) - int(made.sum())
                 with open(self.log_path(index), "a") as handle:
-                    handle.write(format_log_lines(iterations, snapshot.history_loss[:, index],
-                                                  snapshot.history_z[:, index]))
+                    handle.write(format_log_lines(np.arange(first, first + int(made.sum())),
+                                                  snapshot.history_loss[made, index],
+                                                  snapshot.history_z[made, index]))
         name = f"{snapshot.iteration:04d}.png"
         generated = snapshot.generated
         utils.save_grid(generated, os.path.join(self.out_dir, "hats_imgs", name))
@@ -388,15 +401,33 @@ class BatchWriter:
 
 
 def search_batch(generator, discriminator, images, loss_mask, lowres_mask, config, random,
-                 restarts: int):
+                 restarts: int, hole=None):
     """The snapshots of one batch's search: from one random z per image, or the best of
-    ``restarts`` (:mod:`completion`)."""
+    ``restarts`` (:mod:`completion`); ``hole`` (1 = missing) is where early stopping
+    watches the fill."""
     from completion import best_of_restarts, complete
 
     batch = (generator, discriminator, images, loss_mask, lowres_mask[None])
     if restarts > 1:
-        return best_of_restarts(*batch, config=config, seed=random, restarts=restarts)
-    return complete(*batch, config=config, seed=random)
+        return best_of_restarts(*batch, config=config, seed=random, restarts=restarts,
+                                hole=hole)
+    return complete(*batch, config=config, seed=random, hole=hole)
+
+
+def stats(values) -> str:
+    """'min-max, median m' of integers, for the log."""
+    values = np.asarray(values)
+    return f"{values.min()}-{values.max()}, median {np.median(values):g}"
+
+
+def progress_line(snapshot, config) -> str:
+    """One log line per snapshot: the iteration, the loss, and how many images still search."""
+    line = (f"iteration {snapshot.iteration}/{config.total_iter}"
+            f"{' (feature search)' if snapshot.phase == 'features' else ''} "
+            f"mean loss {snapshot.loss.mean():.4f}")
+    if config.stop_tol > 0 and snapshot.iteration > 0:
+        line += f", {int(snapshot.active.sum())} of {len(snapshot.active)} images searching"
+    return line
 
 
 def search(generator, discriminator, inputs: Inputs, options: Options, log=print) -> np.ndarray:
@@ -421,13 +452,23 @@ def search(generator, discriminator, inputs: Inputs, options: Options, log=print
                              inputs.lowres_mask, generator.arch.z_dim, options.gif) as writer:
                 for snapshot in search_batch(generator, discriminator, inputs.images[rows],
                                              rows_of(loss_masks, rows), inputs.lowres_mask,
-                                             config, random, options.nRestarts):
+                                             config, random, options.nRestarts,
+                                             1.0 - rows_of(inputs.masks, rows)):
                     writer.submit(snapshot)
                     progress.update(index * config.total_iter + snapshot.iteration
                                     - progress.n)
                     with tqdm.external_write_mode():
-                        log(f"[batch {index + 1}/{len(starts)}] iteration {snapshot.iteration}/"
-                            f"{config.total_iter} mean loss {snapshot.loss.mean():.4f}")
+                        log(f"[batch {index + 1}/{len(starts)}] " + progress_line(snapshot,
+                                                                                 config))
+                progress.update((index + 1) * config.total_iter - progress.n)
+                early = snapshot.steps < config.total_iter
+                if early.any():
+                    with tqdm.external_write_mode():
+                        log(f"[batch {index + 1}/{len(starts)}] {int(early.sum())} of "
+                            f"{len(early)} images stopped before {config.total_iter} "
+                            f"iterations: their fill changed by less than --stopTol "
+                            f"{config.stop_tol:g} grey levels in {config.stop_window} "
+                            f"iterations (iterations per image: {stats(snapshot.steps)})")
             generated.append(snapshot.generated)
     return np.concatenate(generated)
 

@@ -91,6 +91,12 @@ class CompletionConfig:
     # with this momentum step on the loss per known value.
     feature_iter: int = 0
     feature_lr: float = DEFAULT_FEATURE_LR
+    # Stop each image's search (each phase) once its fill has stopped changing: every
+    # ``stop_window`` iterations, the mean absolute change of G(z) over the image's hole
+    # since the last check, in 8-bit grey levels (0-255); below ``stop_tol`` the image
+    # stops. 0: every iteration runs (n_iter and feature_iter are then exact counts).
+    stop_tol: float = 0.0
+    stop_window: int = 10
 
     def __post_init__(self):
         if self.approach not in APPROACHES:
@@ -98,8 +104,11 @@ class CompletionConfig:
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.approach])
         if (self.n_iter < 0 or self.feature_iter < 0 or self.out_interval < 1
-                or self.hmc_L < 1):
-            raise ValueError("n_iter and feature_iter must be >= 0, out_interval and hmc_L >= 1")
+                or self.hmc_L < 1 or self.stop_window < 1):
+            raise ValueError("n_iter and feature_iter must be >= 0, out_interval, hmc_L and "
+                             "stop_window >= 1")
+        if not self.stop_tol >= 0:
+            raise ValueError(f"stop_tol must be >= 0, got {self.stop_tol}")
 
     @property
     def total_iter(self) -> int:
@@ -109,7 +118,10 @@ class CompletionConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """State after ``iteration`` updates, and what happened since the last snapshot."""
+    """State after ``iteration`` updates of the batch, and what happened since the last
+    snapshot. With early stopping (``CompletionConfig.stop_tol``) an image that has
+    stopped keeps its z (and map) while the rest go on: ``steps`` counts each image's own
+    updates, and ``history_active`` marks the history rows in which it still moved."""
     iteration: int
     z: np.ndarray                # (B, z_dim)
     generated: np.ndarray        # G(z): (B, S, S, C) in [-1, 1]
@@ -118,13 +130,33 @@ class Snapshot:
     history_loss: np.ndarray     # (T, B): loss at each iteration before its update
     history_z: np.ndarray        # (T, B, z_dim): z at each iteration before its update
     features: np.ndarray | None = None   # the feature search's map (B, 4, 4, F0), or None
+    history_active: np.ndarray | None = None  # (T, B) bool: the image made that update
+    steps: np.ndarray | None = None      # (B,) updates each image has made, both phases
+    active: np.ndarray | None = None     # (B,) bool: the image still searches (this phase)
+    phase: str = "z"                     # "z", or "features" (the feature search)
+
+    def __post_init__(self):
+        batch, rows = len(self.loss), len(self.history_loss)
+        if self.history_active is None:
+            object.__setattr__(self, "history_active", np.ones((rows, batch), bool))
+        if self.steps is None:
+            object.__setattr__(self, "steps", np.full(batch, self.iteration, np.int64))
+        if self.active is None:
+            object.__setattr__(self, "active", np.ones(batch, bool))
+
+    @property
+    def stopped(self) -> np.ndarray:
+        """(B,) bool: the image stopped early in this phase (its fill stopped changing)."""
+        return ~self.active
 
     def rows(self, chosen: np.ndarray) -> "Snapshot":
         """The same snapshot for the images ``chosen`` (indices into the batch)."""
-        return Snapshot(self.iteration, self.z[chosen], self.generated[chosen],
-                        self.loss[chosen], self.history_start, self.history_loss[:, chosen],
-                        self.history_z[:, chosen],
-                        None if self.features is None else self.features[chosen])
+        return dataclasses.replace(
+            self, z=self.z[chosen], generated=self.generated[chosen], loss=self.loss[chosen],
+            history_loss=self.history_loss[:, chosen], history_z=self.history_z[:, chosen],
+            features=None if self.features is None else self.features[chosen],
+            history_active=self.history_active[:, chosen], steps=self.steps[chosen],
+            active=self.active[chosen])
 
 
 class SearchRandom:
@@ -274,17 +306,34 @@ def gradient_scale(mask, lowres_mask, channels: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the search
+def hole_change(generated, reference, hole):
+    """(B,) mean absolute difference of two batches of images over each image's ``hole``
+    (B, S, S, 1 or C; 1 = missing), in 8-bit grey levels (images in [-1, 1])."""
+    hole = tf.broadcast_to(hole, tf.shape(generated))
+    total = tf.reduce_sum(tf.abs(generated - reference) * hole, axis=[1, 2, 3])
+    return 127.5 * total / tf.maximum(tf.reduce_sum(hole, axis=[1, 2, 3]), 1.0)
+
+
+class Stopping(NamedTuple):
+    """The early-stopping part of a search's loop state, per image."""
+    active: tf.Tensor            # (B,) bool: still searching
+    reference: tf.Tensor         # (B, S, S, C): G at the last check
+
+
 class CompiledSearch:
     """The two compiled functions of one search of G and D with one update rule.
 
     ``generator`` maps the searched variable to images: G itself for z, or
     ``G.from_features`` for the feature search. ``record`` False does not keep the
     variable at every iteration (``zs`` comes back empty), for the feature map,
-    which is 80 times larger than z."""
+    which is 80 times larger than z. ``stop_tol`` > 0 stops each image once the mean
+    change of its hole over ``stop_window`` iterations is below it (grey levels)."""
 
-    def __init__(self, generator, discriminator, rule, lam: float, record: bool = True):
+    def __init__(self, generator, discriminator, rule, lam: float, record: bool = True,
+                 stop_tol: float = 0.0, stop_window: int = 10):
         self.generator, self.discriminator = generator, discriminator
         self.rule, self.lam, self.record = rule, lam, record
+        self.stop_tol, self.stop_window = stop_tol, stop_window
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
         self.run = tf.function(self._run, reduce_retracing=True)
 
@@ -293,36 +342,62 @@ class CompiledSearch:
         return completion_loss(self.generator, self.discriminator, z, images, mask, lowres_mask,
                                self.lam)
 
-    def _run(self, z, state, images, mask, lowres_mask, scale, start, num_steps):
-        """``num_steps`` updates from iteration ``start``: (z, state, losses (T, B),
-        zs (T, B, z_dim), loss at the new z (B,), G(new z))."""
+    def _run(self, z, state, stopping, images, mask, lowres_mask, hole, scale, start,
+             num_steps):
+        """Up to ``num_steps`` updates from iteration ``start`` (counted from the phase's
+        first), ending early once no image is active: (steps run, z, state, stopping,
+        losses (T, B), actives (T, B), zs (T, B, z_dim), loss at the new z (B,), G(new z)).
+        ``actives[t]`` tells which images made update t; the others keep their z and state."""
         lam = tf.constant(self.lam, tf.float32)
+        stops = self.stop_tol > 0
 
         def loss_and_grad(z):
             loss, grad, _ = loss_and_gradient(self.generator, self.discriminator, z, images,
                                               mask, lowres_mask, lam)
             return loss, grad
 
-        def body(i, z, state, losses, zs):
-            loss, grad = loss_and_grad(z)
+        def body(i, z, state, stopping, losses, actives, zs):
+            loss, grad, generated = loss_and_gradient(self.generator, self.discriminator, z,
+                                                      images, mask, lowres_mask, lam)
+            iteration = start + i
+            if stops:
+                # Every stop_window iterations: has the hole changed since the last check?
+                check = tf.equal(iteration % self.stop_window, 0)
+                change = hole_change(tf.cast(generated, tf.float32), stopping.reference, hole)
+                converged = check & (iteration > 0) & (change < self.stop_tol)
+                stopping = Stopping(
+                    active=stopping.active & ~converged,
+                    reference=tf.where(check, tf.cast(generated, tf.float32),
+                                       stopping.reference))
             losses = losses.write(i, loss)
+            actives = actives.write(i, stopping.active)
             if self.record:
                 zs = zs.write(i, z)
-            z, state = self.rule.step(z, state, loss, grad, scale, start + i, loss_and_grad)
-            return i + 1, z, state, losses, zs
+            new_z, new_state = self.rule.step(z, state, loss, grad, scale, iteration,
+                                              loss_and_grad)
+            if stops:          # a stopped image keeps its z and state
+                def keep(new, old):
+                    return tf.where(per_image(stopping.active, new), new, old)
+                new_z = keep(new_z, z)
+                new_state = tf.nest.map_structure(keep, new_state, state)
+            return i + 1, new_z, new_state, stopping, losses, actives, zs
 
-        losses = tf.TensorArray(tf.float32, size=num_steps)
-        zs = tf.TensorArray(tf.float32, size=num_steps if self.record else 0)
-        _, z, state, losses, zs = tf.while_loop(lambda i, *_: i < num_steps, body,
-                                                (tf.constant(0), z, state, losses, zs))
+        losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        actives = tf.TensorArray(tf.bool, size=0, dynamic_size=True)
+        zs = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        steps, z, state, stopping, losses, actives, zs = tf.while_loop(
+            lambda i, z, state, stopping, *_: (i < num_steps)
+            & tf.reduce_any(stopping.active),
+            body, (tf.constant(0), z, state, stopping, losses, actives, zs))
         loss, generated = self._evaluate(z, images, mask, lowres_mask)
-        return (z, state, losses.stack(), zs.stack() if self.record else tf.zeros([0]), loss,
-                generated)
+        return (steps, z, state, stopping, losses.stack(), actives.stack(),
+                zs.stack() if self.record else tf.zeros([0]), loss, generated)
 
 
 def complete(generator, discriminator, images, mask, lowres_mask=None, *,
              config: CompletionConfig = CompletionConfig(), z=None,
-             seed: int | SearchRandom | None = None, lr_scale=None) -> Iterator[Snapshot]:
+             seed: int | SearchRandom | None = None, lr_scale=None,
+             hole=None) -> Iterator[Snapshot]:
     """Search z for a batch; yield a :class:`Snapshot` at each output point.
 
     images (B, S, S, C) in [-1, 1]; mask (B or 1, S, S, 1 or C), 1 = known (or the
@@ -330,60 +405,117 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
     z (B, z_dim), None: drawn from ``seed``; seed: an int, None (a random one) or a
     :class:`SearchRandom` whose streams continue; lr_scale (B,) or None: momentum
     only, each image's lr is ``lr * lr_scale`` (one batch can try several step sizes:
-    ``bench/sweep_search.py``). Batch norm runs in inference mode, so images do not
-    interact.
+    ``bench/sweep_search.py``); hole (B or 1, S, S, 1 or C), 1 = missing: where early
+    stopping (``config.stop_tol``) watches the fill; None: where ``mask`` is 0 (pass it
+    with importance weights, which are 0 on known pixels far from the hole too). An image
+    with no hole is watched whole. Batch norm runs in inference mode, so images do not
+    interact: with early stopping, each image stops when it alone would.
+
+    Snapshots come at iteration 0, at every multiple of ``out_interval`` and at the end
+    of each phase; a phase ends when every image has stopped or at its cap (``n_iter``,
+    then ``feature_iter``). Images that have stopped leave the batch at the next chunk
+    (``out_interval`` iterations), so they cost nothing more.
     """
     random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
     images = tf.convert_to_tensor(images, tf.float32)
     batch, size = int(images.shape[0]), int(images.shape[1])
 
     def per_image(array):
-        return tf.convert_to_tensor(np.broadcast_to(array, (batch, *np.shape(array)[-3:])),
-                                    tf.float32)
+        return np.array(np.broadcast_to(np.asarray(array, np.float32),
+                                        (batch, *np.shape(array)[-3:])))
 
     mask = per_image(mask)
     lowres_mask = per_image(masks.no_lowres_mask(size)[None] if lowres_mask is None
                             else lowres_mask)
+    hole = per_image((mask <= 0) if hole is None else (np.asarray(hole) > 0))
+    hole[hole.reshape(batch, -1).sum(axis=1) == 0] = 1.0      # nothing missing: watch it all
     if z is None:
         z = random.initial_z(batch, generator.arch.z_dim)
-    z = tf.convert_to_tensor(z, tf.float32)
+    z = np.array(z, np.float32)
     # 1 / (known values) per image: the loss per known value (--sumLoss: the sum).
     per_value = gradient_scale(mask, lowres_mask, images.shape[-1])
-    scale = tf.convert_to_tensor(per_value if config.normalize else np.ones(batch, np.float32),
-                                 tf.float32)
+    scale = per_value if config.normalize else np.ones(batch, np.float32)
     if lr_scale is not None:
-        scale *= tf.convert_to_tensor(lr_scale, tf.float32)
+        scale = scale * np.asarray(lr_scale, np.float32)
     key = (generator, discriminator, config)
     if key not in random.compiled:
         rule = update_rule(config, random.tensorflow)
-        random.compiled[key] = CompiledSearch(generator, discriminator, rule, config.lam)
+        random.compiled[key] = CompiledSearch(generator, discriminator, rule, config.lam,
+                                              stop_tol=config.stop_tol,
+                                              stop_window=config.stop_window)
     search = random.compiled[key]
+    images = images.numpy()
+    steps = np.zeros(batch, np.int64)           # each image's updates so far
+    z_dim = generator.arch.z_dim
 
-    def phase(search, variable, scale, first, last, snapshot):
-        """Run ``search`` on ``variable`` from iteration ``first`` to ``last`` in chunks
-        that end at every multiple of ``out_interval`` and at ``last``; yield
-        ``snapshot(variable, start, end, generated, loss, losses, zs)`` after each
-        chunk; return the final variable."""
-        state = search.rule.initial_state(variable)
+    def phase(search, variable, scale, first, cap, snapshot):
+        """Run ``search`` on ``variable`` (B, ...) from batch iteration ``first`` for at
+        most ``cap`` iterations, in chunks that end at every multiple of ``out_interval``;
+        yield ``snapshot(...)`` after each chunk; return the final variable and the
+        iteration at which the phase ended.
+
+        Between chunks the batch shrinks to its active images (when any has stopped), so
+        a stopped image costs nothing more; rows are put back in place for the snapshot."""
+        variable = np.array(variable, np.float32)
+        state = tf.nest.map_structure(lambda t: np.array(t),
+                                      search.rule.initial_state(tf.constant(variable)))
+        active = np.ones(batch, bool)
+        loss, generated = search.evaluate(tf.constant(variable), images, mask, lowres_mask)
+        loss, generated = np.array(loss), np.array(generated)
+        reference = generated.astype(np.float32)
         iteration = first
-        while iteration < last:
-            steps = min(config.out_interval - iteration % config.out_interval, last - iteration)
-            variable, state, losses, zs, loss, generated = search.run(
-                variable, state, images, mask, lowres_mask, scale,
-                tf.constant(iteration - first), tf.constant(steps))
-            start, iteration = iteration, iteration + steps
-            yield snapshot(variable, start, iteration, generated.numpy(), loss.numpy(),
-                           losses.numpy(), zs.numpy())
-        return variable
+        while iteration - first < cap and active.any():
+            steps_wanted = min(config.out_interval - iteration % config.out_interval,
+                               first + cap - iteration)
+            rows = np.flatnonzero(active)
+            every = len(rows) == batch
 
-    loss, generated = search.evaluate(z, images, mask, lowres_mask)
-    yield Snapshot(0, z.numpy(), generated.numpy(), loss.numpy(), 0,
-                   np.zeros((0, batch), np.float32),
-                   np.zeros((0, batch, generator.arch.z_dim), np.float32))
-    z = yield from phase(
+            def take(array):
+                return array if every else array[rows]
+
+            done, new_variable, new_state, stopping, losses, actives, zs, new_loss, \
+                new_generated = search.run(
+                    take(variable), tf.nest.map_structure(take, state),
+                    Stopping(take(active), take(reference)), take(images), take(mask),
+                    take(lowres_mask), take(hole), take(scale),
+                    tf.constant(iteration - first), tf.constant(steps_wanted))
+            done = int(done)
+            variable[rows] = new_variable.numpy()
+            state = tf.nest.map_structure(lambda full, part: _put(full, rows, part.numpy()),
+                                          state, new_state)
+            active[rows] = stopping.active.numpy()
+            reference[rows] = stopping.reference.numpy()
+            loss[rows], generated[rows] = new_loss.numpy(), new_generated.numpy()
+            history_loss = np.zeros((done, batch), np.float32)
+            history_loss[:, rows] = losses.numpy()
+            history_active = np.zeros((done, batch), bool)
+            history_active[:, rows] = actives.numpy()
+            history_z = None
+            if search.record:
+                history_z = np.zeros((done, batch, variable.shape[1]), np.float32)
+                history_z[:, rows] = zs.numpy()
+            # The loop's last pass may only have found that the last images converged: it
+            # made no update, so it is no iteration of the batch.
+            moved = history_active.any(axis=1)
+            done = int(moved.sum())
+            history_loss, history_active = history_loss[moved], history_active[moved]
+            if history_z is not None:
+                history_z = history_z[moved]
+            steps[:] += history_active.sum(axis=0)
+            start, iteration = iteration, iteration + done
+            yield snapshot(variable, start, iteration, generated.copy(), loss.copy(),
+                           history_loss, history_z, history_active, active.copy())
+        return variable, iteration
+
+    loss, generated = search.evaluate(tf.constant(z), images, mask, lowres_mask)
+    yield Snapshot(0, z.copy(), generated.numpy(), loss.numpy(), 0,
+                   np.zeros((0, batch), np.float32), np.zeros((0, batch, z_dim), np.float32),
+                   steps=steps.copy())
+    z, end = yield from phase(
         search, z, scale, 0, config.n_iter,
-        lambda z, start, end, generated, loss, losses, zs:
-            Snapshot(end, z.numpy(), generated, loss, start, losses, zs))
+        lambda z, start, end, generated, loss, losses, zs, history_active, active:
+            Snapshot(end, z.copy(), generated, loss, start, losses, zs,
+                     history_active=history_active, steps=steps.copy(), active=active))
     if config.feature_iter == 0:
         return
 
@@ -394,22 +526,32 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
     feature_key = (*key, "features")
     if feature_key not in random.compiled:
         rule = Momentum(config.feature_lr, config.momentum, low=0.0, high=None)
-        random.compiled[feature_key] = CompiledSearch(generator.from_features, discriminator,
-                                                      rule, config.lam, record=False)
-    final_z = z.numpy()
-    h = tf.cast(generator.features(z, training=False), tf.float32)
-    per_value = tf.convert_to_tensor(per_value, tf.float32)
+        random.compiled[feature_key] = CompiledSearch(
+            generator.from_features, discriminator, rule, config.lam, record=False,
+            stop_tol=config.stop_tol, stop_window=config.stop_window)
+    final_z = z.copy()
+    h = tf.cast(generator.features(tf.constant(z), training=False), tf.float32).numpy()
     yield from phase(
-        random.compiled[feature_key], h, per_value, config.n_iter, config.total_iter,
-        lambda h, start, end, generated, loss, losses, zs:
+        random.compiled[feature_key], h, per_value, end, config.feature_iter,
+        lambda h, start, end, generated, loss, losses, zs, history_active, active:
             Snapshot(end, final_z, generated, loss, start, losses,
-                     np.repeat(final_z[None], end - start, axis=0), h.numpy()))
+                     np.repeat(final_z[None], end - start, axis=0), h.copy(),
+                     history_active=history_active, steps=steps.copy(), active=active,
+                     phase="features"))
+
+
+def _put(full: np.ndarray, rows: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """``full`` with its ``rows`` set to ``part`` (in place when the shapes allow)."""
+    if len(rows) == len(full):
+        return np.array(part)
+    full[rows] = part
+    return full
 
 
 def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,
                      config: CompletionConfig = CompletionConfig(),
                      seed: int | SearchRandom | None = None,
-                     restarts: int = 1) -> list[Snapshot]:
+                     restarts: int = 1, hole=None) -> list[Snapshot]:
     """``restarts`` searches per image from independent random z; keep each image's best.
 
     All ``B * restarts`` searches run as one batch (restart-major: rows
@@ -431,7 +573,7 @@ def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *
         return np.concatenate([array] * restarts)
 
     snapshots = list(complete(generator, discriminator, tile(images), tile(mask),
-                              tile(lowres_mask), config=config, seed=seed))
+                              tile(lowres_mask), config=config, seed=seed, hole=tile(hole)))
     final_loss = snapshots[-1].loss.reshape(restarts, batch)
     chosen = final_loss.argmin(axis=0) * batch + np.arange(batch)      # (B,) rows of the winners
     return [snapshot.rows(chosen) for snapshot in snapshots]

@@ -35,6 +35,7 @@ import csv
 import math
 import os
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -90,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Iterations of the feature search after the z search (complete.py's; 0: none)")
     add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
         help="Momentum step size of the feature search (complete.py's --featureLr)")
+    add("--stopTol", type=flags.nonnegative_float, default=flags.DEFAULT_STOP_TOL,
+        help="Stop each face's search when its hole changes by less than this many grey "
+             "levels over --stopWindow iterations (complete.py's; 0: every iteration runs)")
+    add("--stopWindow", type=flags.positive_int, default=flags.DEFAULT_STOP_WINDOW,
+        help="Iterations between the checks of --stopTol (complete.py's)")
     add("--nRestarts", type=flags.positive_int, default=1,
         help="Random starts per face; each keeps the one with the lowest final loss "
              "(complete.py's --nRestarts)")
@@ -136,27 +142,39 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     return np.clip(np.round(blending.poisson_blend(truth, flat, mask)), 0, 255).astype(np.uint8)
 
 
-def complete_faces(model, images, face_masks, args, weighted: bool, log=print) -> np.ndarray:
+def complete_faces(model, images, face_masks, args, weighted: bool, log=print):
     """The search's final G(z) (or G of its feature map, after ``--featureIter``
-    iterations of the feature search) for every face: (N, S, S, C) in [-1, 1]."""
+    iterations of the feature search) for every face: (N, S, S, C) in [-1, 1], each
+    face's iterations (N,) and the search's wall time in seconds."""
     from completion import CompletionConfig, SearchRandom, best_of_restarts, networks
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
                               n_iter=args.nIter, feature_iter=args.featureIter,
-                              feature_lr=args.featureLr,
-                              out_interval=max(args.nIter + args.featureIter, 1),
-                              normalize=not args.sumLoss)
+                              feature_lr=args.featureLr, out_interval=complete_chunk(args),
+                              normalize=not args.sumLoss, stop_tol=args.stopTol,
+                              stop_window=args.stopWindow)
     random = SearchRandom(args.seed)          # one stream of z for all batches
     loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks
-    generated = []
+    generated, iterations = [], []
+    started = time.perf_counter()
     for start in range(0, len(images), args.batchSize):
         rows = slice(start, start + args.batchSize)
         *_, last = best_of_restarts(*networks(model), images[rows], loss_masks[rows],
-                                    config=config, seed=random, restarts=args.nRestarts)
+                                    config=config, seed=random, restarts=args.nRestarts,
+                                    hole=1.0 - face_masks[rows])
         generated.append(last.generated)
+        iterations.append(last.steps)
         log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
-            f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}")
-    return np.concatenate(generated)
+            f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}, iterations per "
+            f"face {np.median(last.steps):g} (median), {time.perf_counter() - started:.1f} s")
+    return np.concatenate(generated), np.concatenate(iterations), time.perf_counter() - started
+
+
+def complete_chunk(args) -> int:
+    """Iterations per compiled call: the whole search when every iteration runs; with early
+    stopping, 50, so that faces that have stopped leave the batch (completion.complete)."""
+    total = max(args.nIter + args.featureIter, 1)
+    return total if args.stopTol == 0 else min(total, 50)
 
 
 def evaluate(args, log=print) -> dict:
@@ -187,20 +205,24 @@ def evaluate(args, log=print) -> dict:
     face_masks = make_masks(args, len(paths), size)
     holes = face_masks[..., 0] < 0.5
 
-    results = fill_holes(methods, model, images, face_masks, args, log)
+    results, searches = fill_holes(methods, model, images, face_masks, args, log)
     identities = {} if args.noIdentity else identity_distances(images, face_masks, results, log)
     rows = []
     for method in methods:
         for index, (path, result, truth, hole) in enumerate(zip(paths, results[method], truths,
                                                                 holes)):
             distance = float(identities[method][index]) if identities else math.nan
+            search = searches.get("weighted" in method) if method in OURS else None
             rows.append({"image": path, "method": method, **metrics.quality(result, truth, hole),
-                         "identity": distance})
+                         "identity": distance,
+                         "iterations": int(search["iterations"][index]) if search else ""})
     means = {method: {figure: float(np.mean([r[figure] for r in rows if r["method"] == method]))
                       for figure in FIGURES} for method in methods}
     summary = {"images": len(paths), "missing_fraction": float(holes.mean()),
                "checkpoint": prefix, "step": step, "means": means,
-               "options": vars(args)}
+               "options": vars(args),
+               "search_seconds": {("weighted" if weighted else "plain"): search["seconds"]
+                                  for weighted, search in searches.items()}}
     if identities:
         summary["identity_threshold"] = 0.6
         summary["masked_identity"] = float(np.mean(identities[MASKED]))
@@ -213,11 +235,14 @@ def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
     """{method: its results (N, S, S, C) uint8} for every method of ``methods``."""
     truths = utils.from_model(images)
     results = {}
+    searches = {}
     for weighted in (False, True):
         wanted = [m for m in methods if m in OURS and ("weighted" in m) == weighted]
         if not wanted:
             continue
-        generated = complete_faces(model, images, face_masks, args, weighted, log)
+        generated, iterations, seconds = complete_faces(model, images, face_masks, args,
+                                                        weighted, log)
+        searches[weighted] = {"iterations": iterations, "seconds": seconds}
         for method in wanted:
             final = outputs.final_completion(images, generated, face_masks,
                                              blend=method.endswith("blend"))
@@ -230,7 +255,7 @@ def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
         elif method in SIMPLE:
             results[method] = np.stack([simple_fill(truth, mask, method)
                                         for truth, mask in zip(truths, face_masks)])
-    return {method: results[method] for method in methods}
+    return {method: results[method] for method in methods}, searches
 
 
 def face_descriptors(network, faces_: np.ndarray) -> np.ndarray:
@@ -280,7 +305,7 @@ def write_outputs(out_dir: str, rows: list[dict], summary: dict, images, face_ma
 def write_table(path: str, rows: list[dict]) -> None:
     """``per_image.csv``: one row per image and method."""
     with open(path, "w", newline="") as handle:
-        table = csv.DictWriter(handle, ["image", "method", *FIGURES])
+        table = csv.DictWriter(handle, ["image", "method", *FIGURES, "iterations"])
         table.writeheader()
         table.writerows(rows)
 

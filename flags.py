@@ -22,6 +22,11 @@ DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
 # search"): its iterations and its momentum step size, measured on held-out faces.
 DEFAULT_FEATURE_ITER = 200
 DEFAULT_FEATURE_LR = 30.0
+# Early stopping (completion.py's stop_tol, stop_window): each image's search ends when
+# the mean change of its hole over this many iterations is below this many grey levels
+# (0-255), measured on held-out faces (docs/SPEED.md).
+DEFAULT_STOP_TOL = 1.0
+DEFAULT_STOP_WINDOW = 10
 
 
 def _number(kind, text):

@@ -62,7 +62,8 @@ BRUSH = "brush on the photo"
 MASK_CHOICES = (BRUSH,) + masks.MASK_TYPES
 # complete.py's flags that set the page's initial values (same names, types, help, defaults).
 SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",
-                "hmcL", "hmcAnneal", "nIter", "featureIter", "featureLr", "lam", "sumLoss", "outInterval", "maskType",
+                "hmcL", "hmcAnneal", "nIter", "featureIter", "featureLr", "stopTol", "stopWindow",
+                "lam", "sumLoss", "outInterval", "maskType",
                 "centerScale", "fractionMasked", "halfSide", "patternFraction", "weighted",
                 "weightWindow", "blend", "nRestarts", "seed", "precision", "verbose")
 
@@ -255,10 +256,12 @@ class Run:
     hole: np.ndarray | None            # (H, W) bool brushed on the photo, or None (a mask type)
     edit_hole: np.ndarray | None
     blend: bool
-    n_iter: int
+    n_iter: int                        # the most iterations the search may run (both phases)
     folder: str
     started: float
+    config: object = None              # the search's completion.CompletionConfig
     snapshot: object = None
+    done: bool = False                 # the search has ended (its last snapshot is in)
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
@@ -333,10 +336,11 @@ def build_mask(photo: Photo, face: Face, size: int, mask_choice: str, editor, ce
     return FaceMask(mask, lowres_mask, None, None)
 
 
-def build_config(args, approach, lr, lam, n_iter, out_interval):
+def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None):
     """The search's :class:`completion.CompletionConfig` from the page's search inputs; the
     settings the page does not show come from the command line (``args``). An empty ``lr``
-    is the approach's default; a value out of range raises ValueError."""
+    is the approach's default, an empty ``stop_tol`` the command line's; a value out of
+    range raises ValueError."""
     from completion import CompletionConfig
 
     return CompletionConfig(
@@ -345,7 +349,9 @@ def build_config(args, approach, lr, lam, n_iter, out_interval):
         hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps, hmc_L=args.hmcL,
         hmc_anneal=args.hmcAnneal, lam=float(lam), n_iter=int(n_iter),
         out_interval=int(out_interval), normalize=not args.sumLoss,
-        feature_iter=args.featureIter, feature_lr=args.featureLr)
+        feature_iter=args.featureIter, feature_lr=args.featureLr,
+        stop_tol=args.stopTol if stop_tol in (None, "") else float(stop_tol),
+        stop_window=args.stopWindow)
 
 
 # ------------------------------------------------------------- what the events show
@@ -391,10 +397,20 @@ def live_outputs(run: Run, edit_transform: np.ndarray):
         live_face = np.repeat(live_face, 3, axis=2)
     live_photo = photo_masks.paste_back(run.photo.edit, live_face, run.mask[0], edit_transform,
                                         run.edit_hole)
-    return (row, f"Iteration {run.snapshot.iteration} of {run.n_iter}: loss "
+    phase = " (feature search)" if run.snapshot.phase == "features" else ""
+    return (row, f"Iteration {run.snapshot.iteration} of at most {run.n_iter}{phase}: loss "
                  f"{float(run.snapshot.loss[0]):.4f} "
                  f"({time.perf_counter() - run.started:.1f} s)",
             live_photo, gr.update(), gr.update(), run.started)
+
+
+def early_reason(run: Run) -> str:
+    """Why a finished search ran fewer than ``run.n_iter`` iterations ('' if it did not)."""
+    snapshot, config = run.snapshot, run.config
+    if config is None or snapshot.iteration >= run.n_iter or config.stop_tol <= 0:
+        return ""
+    return (f" of at most {run.n_iter}, stopped early: the fill changed by less than "
+            f"{config.stop_tol:g} grey levels in {config.stop_window} iterations")
 
 
 def finish(run: Run, stopped: bool):
@@ -419,7 +435,7 @@ def finish(run: Run, stopped: bool):
     Image.fromarray(face_rgb).save(face_path)
     seconds = time.perf_counter() - run.started
     how = (f"Stopped at iteration {snapshot.iteration} of {run.n_iter}" if stopped
-           else f"Done: {snapshot.iteration} iterations")
+           else f"Done: {snapshot.iteration} iterations" + early_reason(run))
     status = (f"{how} in {seconds:.1f} s, loss {float(snapshot.loss[0]):.4f}. "
               f"Pasted {'(blended) ' if run.blend else ''}into {run.photo.name} at "
               f"{pasted.shape[1]}x{pasted.shape[0]}.")
@@ -465,7 +481,8 @@ class Handlers:
     # ---- completion
     def on_complete(self, photo, editor, face_choice, mask_choice, center_scale, fraction,
                     half_side, pattern_fraction, approach, n_iter, lr, lam, out_interval,
-                    n_restarts, seed, weighted, blend, checkpoint_dir, request: "gr.Request"):
+                    n_restarts, seed, weighted, blend, checkpoint_dir, stop_tol,
+                    request: "gr.Request"):
         """Complete: check the inputs, start the search, then show it as it goes."""
         started = time.perf_counter()
         session = request.session_hash
@@ -495,14 +512,16 @@ class Handlers:
                 gr.Warning(f"{100 * face_mask.outside:.0f}% of the brushed pixels are outside "
                            "the aligned face's square: the model does not see them, and they "
                            "stay as they are.")
-            config = build_config(self.args, approach, lr, lam, n_iter, out_interval)
+            config = build_config(self.args, approach, lr, lam, n_iter, out_interval,
+                                  stop_tol)
         except (UserError, ValueError) as error:
             message = str(error)
             yield problem(message[:1].upper() + message[1:])
             return
         run, snapshots = self.start_run(session, photo, face, face_mask, config, dcgan,
                                         weighted, blend, n_restarts, seed, started)
-        yield (gr.update(), f"Searching with {prefix} ({approach}, {config.total_iter} iterations)...",
+        yield (gr.update(), f"Searching with {prefix} ({approach}, at most {config.total_iter} "
+                            "iterations)...",
                gr.update(), gr.update(visible=False), gr.update(visible=False), started)
         yield from self.follow(run, snapshots, session)
 
@@ -518,7 +537,7 @@ class Handlers:
         loss_mask = masks.importance_weights(mask, self.args.weightWindow) if weighted else mask
         folder = tempfile.mkdtemp(dir=self.page.root)
         run = Run(photo, face, images, mask, face_mask.hole, face_mask.edit_hole, bool(blend),
-                  config.total_iter, folder, started)
+                  config.total_iter, folder, started, config)
         old = self.page.runs.get(session)
         if old is not None:
             old.stop.set()
@@ -529,22 +548,27 @@ class Handlers:
         tiled_mask = np.concatenate([loss_mask] * restarts)
         tiled_low = None if face_mask.lowres is None else face_mask.lowres[None]
         snapshots = search_z(dcgan.generator, dcgan.discriminator, tiled_images, tiled_mask,
-                             tiled_low, config=config, seed=seed)
+                             tiled_low, config=config, seed=seed,
+                             hole=np.concatenate([1.0 - mask] * restarts))
         return run, snapshots
 
     def follow(self, run: Run, snapshots, session: str):
-        """Yield the outputs at each snapshot, then the final ones (the result so far on Stop)."""
+        """Yield the outputs at each snapshot, then the final ones (the result so far on Stop).
+        The search may end before ``run.n_iter`` (early stopping), so each snapshot is shown
+        once the next one is known to exist."""
         edit_transform = scaled_transform(run.face.transform, run.photo.edit_scale)
-        for snapshot in snapshots:
+        snapshots = iter(snapshots)
+        upcoming = next(snapshots, None)
+        while upcoming is not None:
+            snapshot, upcoming = upcoming, next(snapshots, None)
             best = int(np.argmin(snapshot.loss))            # the best of the restarts so far
-            run.snapshot = dataclasses.replace(snapshot,
-                                               generated=snapshot.generated[best:best + 1],
-                                               loss=snapshot.loss[best:best + 1])
+            run.snapshot = snapshot.rows(np.array([best]))
+            run.done = upcoming is None
             if run.stop.is_set():                           # Stop: the result so far
                 if self.page.runs.get(session) is run:
                     yield finish(run, stopped=True)
                 return
-            if snapshot.iteration >= run.n_iter:
+            if run.done:
                 break
             yield live_outputs(run, edit_transform)
         yield finish(run, stopped=False)
@@ -556,8 +580,7 @@ class Handlers:
         taken in Gradio 6.31 (the next Complete never started), and it would drop the result so
         far, which the search hands back here."""
         run = self.page.runs.get(request.session_hash)
-        if run is None or run.stop.is_set() or (run.snapshot is not None
-                                                and run.snapshot.iteration >= run.n_iter):
+        if run is None or run.stop.is_set() or run.done:
             return "Nothing to stop."
         run.stop.set()
         return "Stopping at the search's next update..."
@@ -595,8 +618,10 @@ def build_page(args) -> types.SimpleNamespace:
                 sources=(), transforms=(), layers=False, format="png", elem_id="editor",
                 brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"), height=640)
         with gr.Column(scale=2):
+            # object_fit "contain": the whole square tile, not a wide crop of it (a portrait's
+            # tile showed only the forehead and eyes with the gallery's default "cover").
             ui.gallery = gr.Gallery(label="Faces found (click to choose)", columns=4, height=200,
-                                    allow_preview=False, elem_id="faces")
+                                    allow_preview=False, object_fit="contain", elem_id="faces")
             ui.face_choice = gr.Radio([], label="Face to complete", elem_id="face-choice")
             ui.mask_choice = gr.Radio(list(MASK_CHOICES), value=args.maskType,
                                       label="Mask (the brush, or a mask of the aligned face)",
@@ -614,12 +639,16 @@ def build_page(args) -> types.SimpleNamespace:
             with gr.Row():
                 ui.approach = gr.Dropdown(["momentum", "adam", "hmc"], value=args.approach,
                                           label="Search", elem_id="approach")
-                ui.n_iter = gr.Number(args.nIter, precision=0, minimum=0, label="Iterations",
-                                      elem_id="n-iter")
+                ui.n_iter = gr.Number(args.nIter, precision=0, minimum=0,
+                                      label="Iterations (at most)", elem_id="n-iter")
             with gr.Accordion("More search options", open=False):
                 ui.lr = gr.Number(args.lr, label="Step size (lr)", minimum=0)
                 ui.lam = gr.Number(args.lam, label="lam: weight of the perceptual loss",
                                    minimum=0)
+                ui.stop_tol = gr.Number(
+                    args.stopTol, minimum=0, elem_id="stop-tol",
+                    label=f"Stop when the fill changes by less than this many grey levels in "
+                          f"{args.stopWindow} iterations (0: run every iteration)")
                 ui.out_interval = gr.Number(args.outInterval, precision=0, minimum=1,
                                             label="Show the search every this many iterations",
                                             elem_id="out-interval")
@@ -663,7 +692,8 @@ def wire_events(blocks, ui: types.SimpleNamespace, handlers: Handlers):
         handlers.on_complete,
         [ui.photo_state, ui.editor, ui.face_choice, ui.mask_choice, ui.center_scale, ui.fraction,
          ui.half_side, ui.pattern_fraction, ui.approach, ui.n_iter, ui.lr, ui.lam,
-         ui.out_interval, ui.n_restarts, ui.seed, ui.weighted, ui.blend, ui.checkpoint_dir],
+         ui.out_interval, ui.n_restarts, ui.seed, ui.weighted, ui.blend, ui.checkpoint_dir,
+         ui.stop_tol],
         run_outs, concurrency_limit=1, concurrency_id="search")
     ui.stop_button.click(handlers.on_stop, None, ui.status, queue=False)
     blocks.unload(handlers.on_unload)
