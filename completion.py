@@ -162,15 +162,15 @@ class Snapshot:
 class SearchRandom:
     """The search's random streams from one seed: the starting z (NumPy) and HMC's
     momenta and accept draws (TensorFlow). Passing one object to several
-    :func:`complete` calls continues both streams (complete.py's batches); those
-    calls also share their compiled search (``compiled``), so a batch does not
-    trace the loop again."""
+    :func:`complete` calls continues both streams (complete.py's batches). HMC's
+    compiled search draws from this stream, so it is kept here (``compiled``); the other
+    rules' are shared by every search in the process (:func:`compiled_search`)."""
 
     def __init__(self, seed: int | None = None):
         self.numpy = np.random.default_rng(seed)
         self.tensorflow = (tf.random.Generator.from_seed(seed) if seed is not None
                            else tf.random.Generator.from_non_deterministic_state())
-        self.compiled = {}     # (G, D, config) -> CompiledSearch
+        self.compiled = {}     # (G, D, config, ...) -> HMC's CompiledSearch
 
     def initial_z(self, batch_size: int, z_dim: int) -> np.ndarray:
         """z drawn uniformly from [-1, 1]: (B, z_dim) float32."""
@@ -437,13 +437,11 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
     scale = per_value if config.normalize else np.ones(batch, np.float32)
     if lr_scale is not None:
         scale = scale * np.asarray(lr_scale, np.float32)
-    key = (generator, discriminator, config)
-    if key not in random.compiled:
-        rule = update_rule(config, random.tensorflow)
-        random.compiled[key] = CompiledSearch(generator, discriminator, rule, config.lam,
-                                              stop_tol=config.stop_tol,
-                                              stop_window=config.stop_window)
-    search = random.compiled[key]
+    # What the compiled loop depends on: not the iteration counts or the chunk size.
+    key = (discriminator, dataclasses.replace(config, n_iter=0, feature_iter=0, out_interval=1))
+    search = compiled_search(random, generator, key, lambda: CompiledSearch(
+        generator, discriminator, update_rule(config, random.tensorflow), config.lam,
+        stop_tol=config.stop_tol, stop_window=config.stop_window))
     images = images.numpy()
     steps = np.zeros(batch, np.int64)           # each image's updates so far
     z_dim = generator.arch.z_dim
@@ -523,21 +521,36 @@ def complete(generator, discriminator, images, mask, lowres_mask=None, *,
     # searched in its place with the same loss through the rest of G (from_features),
     # from the z found above, by the blog's momentum step projected onto h >= 0, always
     # on the loss per known value.
-    feature_key = (*key, "features")
-    if feature_key not in random.compiled:
-        rule = Momentum(config.feature_lr, config.momentum, low=0.0, high=None)
-        random.compiled[feature_key] = CompiledSearch(
-            generator.from_features, discriminator, rule, config.lam, record=False,
-            stop_tol=config.stop_tol, stop_window=config.stop_window)
+    feature_search = compiled_search(random, generator, (*key, "features"), lambda: CompiledSearch(
+        generator.from_features, discriminator,
+        Momentum(config.feature_lr, config.momentum, low=0.0, high=None), config.lam,
+        record=False, stop_tol=config.stop_tol, stop_window=config.stop_window))
     final_z = z.copy()
     h = tf.cast(generator.features(tf.constant(z), training=False), tf.float32).numpy()
     yield from phase(
-        random.compiled[feature_key], h, per_value, end, config.feature_iter,
+        feature_search, h, per_value, end, config.feature_iter,
         lambda h, start, end, generated, loss, losses, zs, history_active, active:
             Snapshot(end, final_z, generated, loss, start, losses,
                      np.repeat(final_z[None], end - start, axis=0), h.copy(),
                      history_active=history_active, steps=steps.copy(), active=active,
                      phase="features"))
+
+
+# Compiled searches that draw no random numbers (every rule but HMC), kept for the life of
+# the process: a later search of the same networks and settings (the web page's next
+# Complete) does not trace them again. Tracing one costs seconds; a process holds a few.
+_SHARED_SEARCHES: dict = {}
+
+
+def compiled_search(random: SearchRandom, generator, key, build) -> CompiledSearch:
+    """The compiled search of ``generator`` and ``key`` (discriminator, config, ...), built
+    by ``build()`` once: shared by every search if its rule draws nothing (not HMC), else
+    kept in ``random`` (HMC's draws come from its stream)."""
+    cache = random.compiled if key[1].approach == "hmc" else _SHARED_SEARCHES
+    key = (generator, *key)
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
 
 
 def _put(full: np.ndarray, rows: np.ndarray, part: np.ndarray) -> np.ndarray:

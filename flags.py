@@ -25,7 +25,7 @@ DEFAULT_FEATURE_LR = 30.0
 # Early stopping (completion.py's stop_tol, stop_window): each image's search ends when
 # the mean change of its hole over this many iterations is below this many grey levels
 # (0-255), measured on held-out faces (docs/SPEED.md).
-DEFAULT_STOP_TOL = 1.0
+DEFAULT_STOP_TOL = 0.5
 DEFAULT_STOP_WINDOW = 10
 
 

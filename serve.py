@@ -444,6 +444,30 @@ def finish(run: Run, stopped: bool):
             gr.update(value=face_path, visible=True), run.started)
 
 
+def warm_up(page: "Page", checkpoint_dir: str) -> None:
+    """Load the model and trace the page's default search at batch 1 (both phases, one
+    iteration each), so that the first Complete does not wait seconds for TensorFlow's
+    tracing: the compiled search is shared by every later search of the same settings
+    (completion.compiled_search)."""
+    from completion import complete as search_z
+
+    try:
+        dcgan, _ = page.models.get(checkpoint_dir)
+    except UserError:
+        return                      # the page says so when the user presses Complete
+    args = page.args
+    config = build_config(args, args.approach, args.lr, args.lam, 1, args.outInterval)
+    config = dataclasses.replace(config, feature_iter=min(config.feature_iter, 1))
+    size, channels = dcgan.arch.image_size, dcgan.arch.c_dim
+    mask, low = masks.make_mask("center", size)
+    images = np.zeros((max(int(args.nRestarts), 1), size, size, channels), np.float32)
+    loss_mask = masks.importance_weights(mask[None], args.weightWindow) if args.weighted \
+        else mask[None]
+    for _ in search_z(dcgan.generator, dcgan.discriminator, images, loss_mask, None,
+                      config=config, seed=0, hole=1.0 - mask[None]):
+        pass
+
+
 # -------------------------------------------------------------------- the events
 class Handlers:
     """The page's event handlers (wired in :func:`wire_events`), on the shared :class:`Page`.
@@ -704,6 +728,9 @@ def launch(args, block: bool = True):
     import_gradio()
     page = Page(args)
     args = page.args
+    started = time.perf_counter()
+    warm_up(page, args.checkpointDir)
+    print(f"Search compiled in {time.perf_counter() - started:.1f} s", flush=True)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
     with gr.Blocks(title="DCGAN image completion", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as blocks:

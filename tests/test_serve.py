@@ -31,9 +31,9 @@ CHROMIUM = os.environ.get("DCGAN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "serve.png"
 SIZE = 64
 STATUS = "#status"
-# The server runs 50 iterations of the feature search after z's, not complete.py's 200:
-# the page passes complete.py's flags on (checked here through every status line), and
-# the browser tests spend a quarter of the search time.
+# The server runs at most 50 iterations of the feature search after z's, not complete.py's
+# 200: the page passes complete.py's flags on (checked here through every status line), and
+# the browser tests spend less time searching. Early stopping is the default's (--stopTol).
 FEATURE_ITER = 50
 
 
@@ -183,6 +183,13 @@ def choose_mask(page, mask_type):
     page.locator("#mask-choice").get_by_label(mask_type, exact=True).check()
 
 
+def set_stop_tol(page, value):
+    """The page's early-stopping tolerance (under "More search options"; 0: every iteration)."""
+    if not page.locator("#stop-tol input").is_visible():
+        page.get_by_text("More search options").click()
+    fill(page, "stop-tol", value)
+
+
 def complete(page, pattern=r"Done: \d+ iterations", timeout=300):
     page.click("#complete")
     return wait_status(page, pattern, timeout)
@@ -324,14 +331,18 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
             .innerText)).observe(document.querySelector('#status'),
             {childList: true, subtree: true, characterData: true}); }""")
     fill(page, "n-iter", 100)        # z's 100 + the feature search's: live updates every 50
-    total = 100 + FEATURE_ITER
+    total = 100 + FEATURE_ITER       # the most; the default --stopTol may end it sooner
     started = time.perf_counter()
     status = complete(page)
     seconds = time.perf_counter() - started
-    assert re.search(rf"Done: {total} iterations in [\d.]+ s, loss [\d.]+\. Pasted \(blended\) into obama\.jpg "
-                     r"at 910x1137", status), status
+    done = re.search(rf"Done: (\d+) iterations( of at most {total}, stopped early: the fill "
+                     rf"changed by less than 0.5 grey levels in 10 iterations)? in [\d.]+ s, loss "
+                     r"[\d.]+\. Pasted \(blended\) into obama\.jpg at 910x1137", status)
+    assert done, status
+    iterations = int(done.group(1))
+    assert iterations <= total and (done.group(2) is not None) == (iterations < total)
     log = page.evaluate("window.statusLog")
-    assert any(re.search(rf"Iteration \d+ of {total}", text) for text in log), log   # live updates
+    assert any(re.search(rf"Iteration \d+ of at most {total}", text) for text in log), log
     assert page.locator("#row img").count() == 1 and page.locator("#pasted img").count() == 1
     pasted = download(page, "download-pasted")
     changed = check_only_brushed_pixels_changed(pasted, photo, brushed, tolerance=3)
@@ -341,7 +352,7 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     face = download(page, "download-face")
     assert face.shape == (SIZE, SIZE, 3)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
-    print(f"\nComplete -> result, {total} iterations: {seconds:.1f} s")
+    print(f"\nComplete -> result, {iterations} iterations: {seconds:.1f} s")
 
 
 def test_a_photo_without_a_face_says_so(open_page, tmp_path):
@@ -398,15 +409,16 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     load_demo(page)
     choose_mask(page, "center")
     fill(page, "n-iter", 100000)
+    set_stop_tol(page, 0)                    # no early stopping: every iteration runs
     total = 100000 + FEATURE_ITER
     page.click("#complete")
-    wait_status(page, rf"Iteration [1-9]\d* of {total}")
+    wait_status(page, rf"Iteration [1-9]\d* of at most {total}")
     page.click("#stop")
     status = wait_status(page, rf"Stopped at iteration \d+ of {total}", timeout=60)
     assert "Pasted (blended) into astronaut.png at 512x512" in status   # --blend: the default
     page.locator("#download-pasted").wait_for(state="visible", timeout=10_000)
     fill(page, "n-iter", 5)                  # the server is free again
-    complete(page, rf"Done: {5 + FEATURE_ITER} iterations")
+    complete(page, rf"Done: {5 + FEATURE_ITER} iterations in")
 
 
 def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
@@ -424,7 +436,7 @@ def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
         page.click("#complete")
     for page, photo in zip(pages, photos):
         name = "clapton-2.jpg" if photo is photos[0] else "astronaut.png"
-        wait_status(page, rf"Done: {30 + FEATURE_ITER} iterations .* Pasted \(blended\) into "
+        wait_status(page, rf"Done: \d+ iterations .* Pasted \(blended\) into "
                           rf"{re.escape(name)}", timeout=300)
         pasted = download(page, "download-pasted")
         assert pasted.shape == photo.shape
@@ -560,5 +572,7 @@ def test_the_page_s_inputs_become_the_mask_and_the_search_settings():
     config = serve.build_config(args, "momentum", "", 0.1, 12, 3)
     assert (config.feature_iter, config.feature_lr, config.total_iter) == (0, 5.0, 12)
     assert serve.build_config(args, "momentum", 0.25, 0.1, 5, 1).lr == 0.25
-    with pytest.raises(ValueError, match="out_interval and hmc_L >= 1"):
+    assert (config.stop_tol, config.stop_window) == (0.5, 10)          # complete.py's defaults
+    assert serve.build_config(args, "momentum", None, 0.1, 5, 1, "0").stop_tol == 0.0
+    with pytest.raises(ValueError, match="out_interval, hmc_L and stop_window >= 1"):
         serve.build_config(args, "momentum", None, 0.1, 5, 0)
