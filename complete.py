@@ -26,7 +26,10 @@ With more images than one batch, batch k writes the same layout into
 completion in ``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
 (:mod:`blending`) and searched on the importance-weighted loss by default
 (``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
-``--nRestarts``, ``--gif``, and ``--align``/``--pasteBack`` for raw photos (:mod:`faces`).
+``--nRestarts``, ``--gif``, ``--align``/``--pasteBack`` for raw photos (:mod:`faces`), and
+early stopping (``--stopTol``, ``--stopWindow``): each image's search ends when its hole
+stops changing, so ``--nIter`` and ``--featureIter`` are caps, and each image's log ends at
+its own last iteration.
 """
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ def test_each_image_stops_where_the_hand_computed_criterion_says(dcgan):
 
 
 def test_in_a_mixed_batch_each_image_gets_the_same_result_as_alone(dcgan):
-    images, mask, low = _problem()
+    images, mask, low = _problem(batch=4)
     z = np.random.default_rng(7).uniform(-1, 1, (len(images), 8)).astype(np.float32)
     config = CompletionConfig(n_iter=60, feature_iter=20, out_interval=10, lr=20.0,
                               stop_tol=0.5, stop_window=WINDOW)
