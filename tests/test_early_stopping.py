@@ -208,7 +208,7 @@ def test_complete_py_with_tolerance_zero_logs_every_iteration(trained_run, faces
 def test_complete_py_logs_end_at_each_image_s_own_last_iteration(trained_run, faces16,
                                                                  tmp_path):
     out = tmp_path / "mixed"
-    assert _complete(trained_run, out, faces16, "--nIter", 120, "--featureIter", 0,
+    assert _complete(trained_run, out, faces16, "--nIter", 60, "--featureIter", 0,
                      "--outInterval", 20, "--stopTol", 0.3, "--stopWindow", 5) == 0
     lengths = [len(_log_iterations(out / "logs" / f"hats_{i:02d}.log"))
                for i in range(len(faces16))]
@@ -217,4 +217,4 @@ def test_complete_py_logs_end_at_each_image_s_own_last_iteration(trained_run, fa
     for index, length in enumerate(lengths):
         numbers = _log_iterations(out / "logs" / f"hats_{index:02d}.log")
         assert numbers == list(range(length))          # contiguous, from 0
-        assert length % 5 == 0 and 0 < length <= 120
+        assert length % 5 == 0 and 0 < length <= 60
