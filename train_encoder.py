@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Train an encoder E(masked face, mask) -> z that gives the completion search its start.
+
+    python train_encoder.py --dataset data/your-dataset/aligned --steps 3000
+
+E is trained against the generator in --checkpoint_dir (the shipped model by default),
+on G's own samples (whose z is known) and on the real aligned faces of --dataset, with
+random masks of every kind (encoder.py says how). Checkpoints go to
+``<checkpoint_dir>/encoder/`` (or --encoder_dir) every --checkpoint_interval steps and at
+the end; rerunning the same command resumes from the newest one. complete.py, evaluate.py
+and serve.py start their search from E's z whenever the model's folder holds an encoder
+for it (``--start noise`` turns that off).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import flags
+import quiet
+from errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = flags.Parser(description=__doc__.splitlines()[0],
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("--dataset", required=True, help="Folder of aligned training faces (png/jpg/jpeg)")
+    add("--checkpoint_dir", default="checkpoint", help="The generator to train against")
+    add("--encoder_dir", default=None,
+        help="Where the encoder's checkpoints go and are resumed from "
+             "(default: <checkpoint_dir>/encoder)")
+    add("--steps", type=flags.positive_int, default=3000, help="Training steps in total")
+    add("--batch_size", type=flags.positive_int, default=64,
+        help="Images per step: half G's samples, half real faces")
+    add("--learning_rate", type=flags.positive_float, default=0.0005, help="Adam learning rate")
+    add("--pixel_weight", type=flags.nonnegative_float, default=1.0,
+        help="Weight of |G(E(x, m)) - x| (mean over pixels, [-1, 1] scale) beside |E(x, m) - z|^2")
+    add("--seed", type=flags.seed, default=0, help="Seed of E's weights, the masks and z")
+    add("--checkpoint_interval", type=flags.positive_int, default=250,
+        help="Save a checkpoint every this many steps")
+    add("--log_interval", type=flags.positive_int, default=50,
+        help="Print a progress line every this many steps")
+    add("--max_images", type=flags.positive_int, default=20000,
+        help="Read at most this many faces of --dataset (they are held in memory)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet.quiet_tensorflow()
+    try:
+        return train(args)
+    except UserError as error:
+        print(f"train_encoder.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def train(args) -> int:
+    import numpy as np
+    import tensorflow as tf
+
+    import checkpoints
+    import encoder as enc
+    import utils
+
+    model, prefix = checkpoints.load_for_completion(args.checkpoint_dir)
+    generator, arch = model.generator, model.arch
+    out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
+    if os.path.normpath(out_dir) == os.path.normpath(args.checkpoint_dir):
+        raise UserError("--encoder_dir must not be the generator's own folder (its checkpoints "
+                        "would be mixed with G's); leave it out to use <checkpoint_dir>/encoder")
+    paths = utils.list_images(args.dataset) if os.path.isdir(args.dataset) else []
+    if not paths:
+        raise UserError(f"--dataset '{args.dataset}' holds no png/jpg/jpeg images; pass a folder "
+                        "of aligned faces (align/align-dlib.py makes one)")
+    rng = np.random.default_rng(args.seed)
+    paths = [paths[i] for i in sorted(rng.permutation(len(paths))[:args.max_images])]
+    faces = []
+    for path in paths:
+        try:
+            faces.append(utils.to_model(utils.center_crop_resize(utils.load_rgb(path),
+                                                                 arch.image_size)))
+        except utils.ImageReadError as error:
+            print(f"Skipping {path}: {error}")
+    if not faces:
+        raise UserError(f"no readable image in --dataset '{args.dataset}'")
+    faces = np.stack(faces)
+    print(f"Training an encoder for {prefix} on {len(faces)} faces of {args.dataset} and G's "
+          f"samples; checkpoints in {out_dir}", flush=True)
+
+    tf.keras.utils.set_random_seed(args.seed)   # E's initial weights, from the seed
+    encoder = enc.Encoder(arch)
+    optimizer = tf.keras.optimizers.Adam(args.learning_rate, beta_1=0.5)
+    optimizer.build(encoder.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    z_rng = tf.random.Generator.from_seed(args.seed)
+    info = enc.EncoderInfo(arch, checkpoints.step_of(prefix))
+    checkpoint = enc.checkpoint_of(encoder, info, optimizer=optimizer, step=step, z_rng=z_rng)
+    manager = tf.train.CheckpointManager(checkpoint, out_dir, max_to_keep=2,
+                                         checkpoint_name=enc.ENCODER_NAME)
+    if manager.latest_checkpoint:
+        stored = enc.read_info(manager.latest_checkpoint)
+        if stored.arch != arch:
+            raise UserError(f"the encoder in '{out_dir}' was trained for another model "
+                            f"({stored.arch}); pass a new --encoder_dir to start afresh")
+        checkpoint.read(manager.latest_checkpoint).expect_partial()
+        print(f"Resuming from {manager.latest_checkpoint} (step {int(step.numpy())})")
+
+    # Masks: a fixed bank, drawn from in the graph.
+    bank = tf.constant(enc.random_masks(4096, arch.image_size, rng))
+    faces = tf.constant(faces)
+    half = args.batch_size // 2
+    z_dim = arch.z_dim
+
+    @tf.function
+    def train_step():
+        z = z_rng.uniform((half, z_dim), -1.0, 1.0)
+        fake = generator(z, training=False)
+        real = tf.gather(faces, z_rng.uniform((args.batch_size - half,), 0, faces.shape[0],
+                                              dtype=tf.int32))
+        flip = z_rng.uniform((args.batch_size - half, 1, 1, 1)) < 0.5
+        real = tf.where(flip, real[:, :, ::-1], real)
+        images = tf.concat([fake, real], axis=0)
+        known = tf.gather(bank, z_rng.uniform((args.batch_size,), 0, bank.shape[0],
+                                              dtype=tf.int32))
+        with tf.GradientTape() as tape:
+            predicted = encoder(images, known, training=True)
+            z_loss = tf.reduce_mean(tf.square(predicted[:half] - z))
+            pixel_loss = tf.reduce_mean(tf.abs(generator(predicted, training=False) - images))
+            loss = z_loss + args.pixel_weight * pixel_loss
+        grads = tape.gradient(loss, encoder.trainable_variables)
+        optimizer.apply_gradients(zip(grads, encoder.trainable_variables))
+        step.assign_add(1)
+        return z_loss, pixel_loss
+
+    started, first = time.perf_counter(), int(step.numpy())
+    z_sum = pixel_sum = 0.0
+    count = 0
+    while int(step.numpy()) < args.steps:
+        z_loss, pixel_loss = train_step()
+        z_sum, pixel_sum, count = z_sum + float(z_loss), pixel_sum + float(pixel_loss), count + 1
+        now = int(step.numpy())
+        if now % args.log_interval == 0 or now == args.steps:
+            rate = (now - first) / (time.perf_counter() - started)
+            print(f"step {now}/{args.steps}: z loss {z_sum / count:.4f}, pixel loss "
+                  f"{pixel_sum / count:.4f} ({127.5 * pixel_sum / count:.1f} grey levels), "
+                  f"{rate:.2f} steps/s, {(args.steps - now) / rate / 60:.1f} min left", flush=True)
+            z_sum = pixel_sum = 0.0
+            count = 0
+        if now % args.checkpoint_interval == 0 or now == args.steps:
+            manager.save(checkpoint_number=now)
+    print(f"Done: {manager.latest_checkpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
