@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
              "0: every iteration runs")
     add("--stopWindow", type=flags.positive_int, default=flags.DEFAULT_STOP_WINDOW,
         help="Iterations between the checks of --stopTol")
+    add("--start", choices=flags.STARTS, default=flags.DEFAULT_START, help=flags.START_HELP)
     add("--imgSize", type=flags.image_size, default=None,
         help="Image size; default: the checkpoint's (64 for the original model). Inputs of "
              "another size are centre-cropped and resized, with a warning")
@@ -185,6 +186,7 @@ class Options:
     featureLr: float
     stopTol: float
     stopWindow: int
+    start: str
     imgSize: int | None
     lam: float
     sumLoss: bool
@@ -404,17 +406,17 @@ class BatchWriter:
 
 
 def search_batch(generator, discriminator, images, loss_mask, lowres_mask, config, random,
-                 restarts: int, hole=None):
-    """The snapshots of one batch's search: from one random z per image, or the best of
-    ``restarts`` (:mod:`completion`); ``hole`` (1 = missing) is where early stopping
-    watches the fill."""
+                 restarts: int, hole=None, z=None):
+    """The snapshots of one batch's search: from one z per image (``z``, or random), or
+    the best of ``restarts`` (:mod:`completion`; the first from ``z``); ``hole`` (1 =
+    missing) is where early stopping watches the fill."""
     from completion import best_of_restarts, complete
 
     batch = (generator, discriminator, images, loss_mask, lowres_mask[None])
     if restarts > 1:
         return best_of_restarts(*batch, config=config, seed=random, restarts=restarts,
-                                hole=hole)
-    return complete(*batch, config=config, seed=random, hole=hole)
+                                hole=hole, z=z)
+    return complete(*batch, config=config, seed=random, hole=hole, z=z)
 
 
 def stats(values) -> str:
@@ -433,10 +435,13 @@ def progress_line(snapshot, config) -> str:
     return line
 
 
-def search(generator, discriminator, inputs: Inputs, options: Options, log=print) -> np.ndarray:
+def search(generator, discriminator, inputs: Inputs, options: Options, log=print,
+           encoder=None) -> np.ndarray:
     """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
     goes, with a progress bar over the iterations; return every image's final G(z)
-    (N, S, S, C)."""
+    (N, S, S, C). ``encoder``: each search starts from its z (:mod:`encoder`), else from
+    random z."""
+    import encoder as learned
     from completion import SearchRandom
 
     config = options.search_config()
@@ -451,12 +456,14 @@ def search(generator, discriminator, inputs: Inputs, options: Options, log=print
             rows = slice(start, start + options.batchSize)
             out_dir = (options.out_root if len(starts) == 1
                        else os.path.join(options.out_root, f"batch_{index:03d}"))
+            z = (None if encoder is None else
+                 learned.start(encoder, inputs.images[rows], rows_of(inputs.masks, rows)))
             with BatchWriter(out_dir, inputs.images[rows], rows_of(inputs.masks, rows),
                              inputs.lowres_mask, generator.arch.z_dim, options.gif) as writer:
                 for snapshot in search_batch(generator, discriminator, inputs.images[rows],
                                              rows_of(loss_masks, rows), inputs.lowres_mask,
                                              config, random, options.nRestarts,
-                                             1.0 - rows_of(inputs.masks, rows)):
+                                             1.0 - rows_of(inputs.masks, rows), z):
                     writer.submit(snapshot)
                     progress.update(index * config.total_iter + snapshot.iteration
                                     - progress.n)
@@ -507,6 +514,7 @@ def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
     """Check, load the model, ``load(options, arch, log) -> Inputs``, search, finish, then
     ``extra(options, inputs, generated, log)`` if given (the demo's figure)."""
     import checkpoints  # TensorFlow loads here
+    import encoder as learned
     from completion import networks
 
     if not options.imgs:
@@ -524,12 +532,13 @@ def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
             f"--imgSize {options.imgSize} does not match the checkpoint in "
             f"'{options.checkpointDir}', which was trained at {arch.image_size}x"
             f"{arch.image_size}: drop --imgSize or pass another --checkpointDir")
+    start = learned.for_search(options.start, options.checkpointDir, arch, log)
     inputs = load(options, arch, log)
     with writing(options.out_root):
         utils.write_json(dataclasses.asdict(options) | {"imgs": list(inputs.paths),
                                                         "checkpoint": prefix},
                          os.path.join(options.out_root, "options.json"))
-        generated = search(*networks(model), inputs, options, log)
+        generated = search(*networks(model), inputs, options, log, start)
         finish(inputs, generated, options)
         if extra:
             extra(options, inputs, generated, log)

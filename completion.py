@@ -564,7 +564,7 @@ def _put(full: np.ndarray, rows: np.ndarray, part: np.ndarray) -> np.ndarray:
 def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,
                      config: CompletionConfig = CompletionConfig(),
                      seed: int | SearchRandom | None = None,
-                     restarts: int = 1, hole=None) -> list[Snapshot]:
+                     restarts: int = 1, hole=None, z=None) -> list[Snapshot]:
     """``restarts`` searches per image from independent random z; keep each image's best.
 
     All ``B * restarts`` searches run as one batch (restart-major: rows
@@ -572,7 +572,8 @@ def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *
     mode, so they do not interact), then every image keeps the restart with the
     lowest *final* loss. Returns that restart's snapshots, shaped as for one search
     of B images. Restart 0 draws the same z as a plain :func:`complete` with the
-    same seed, so it can only do better.
+    same seed, so it can only do better. ``z`` (B, z_dim): restart 0 starts there
+    instead (a learned start, :mod:`encoder`), the others from random z.
     """
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
@@ -585,8 +586,13 @@ def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *
         array = np.broadcast_to(array, (batch, *np.shape(array)[-3:]))
         return np.concatenate([array] * restarts)
 
+    random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
+    starts = random.initial_z(batch * restarts, generator.arch.z_dim)
+    if z is not None:
+        starts[:batch] = np.asarray(z, np.float32)
     snapshots = list(complete(generator, discriminator, tile(images), tile(mask),
-                              tile(lowres_mask), config=config, seed=seed, hole=tile(hole)))
+                              tile(lowres_mask), config=config, seed=random, hole=tile(hole),
+                              z=starts))
     final_loss = snapshots[-1].loss.reshape(restarts, batch)
     chosen = final_loss.argmin(axis=0) * batch + np.arange(batch)      # (B,) rows of the winners
     return [snapshot.rows(chosen) for snapshot in snapshots]

@@ -174,7 +174,25 @@ def load_matching(directory: str, arch: Architecture, warn=print) -> Encoder | N
     return encoder
 
 
+def for_search(start: str, checkpoint_dir: str, arch: Architecture, log=print) -> Encoder | None:
+    """The encoder the drivers' ``--start`` asks for: ``noise`` None; ``encoder`` the one in
+    ``checkpoint_dir`` (an error naming the fix if there is none for this model); ``auto``
+    that one if there is one, else None. Logs which start the search takes."""
+    from errors import CompletionError
+
+    encoder = None if start == "noise" else load_matching(checkpoint_dir, arch, warn=log)
+    if encoder is None and start == "encoder":
+        raise CompletionError(
+            f"--start encoder: '{checkpoint_dir}' holds no encoder for this model; train one "
+            f"(python train_encoder.py --checkpoint_dir {checkpoint_dir} --dataset <aligned "
+            "faces>) or pass --start noise")
+    log(f"The search starts from {'the encoder ' + find(checkpoint_dir) if encoder else 'uniform noise'}")
+    return encoder
+
+
 def start(encoder: Encoder, images, mask) -> np.ndarray:
-    """Starting z (B, z_dim) for the search: E of the known pixels and the mask."""
-    return encoder(tf.convert_to_tensor(images, tf.float32),
-                   tf.convert_to_tensor(known_channel(mask))).numpy()
+    """Starting z (B, z_dim) for the search: E of the known pixels and the binary mask
+    (1 or B of them, 1 = known)."""
+    images = np.asarray(images, np.float32)
+    known = np.broadcast_to(known_channel(mask), (*images.shape[:3], 1))
+    return encoder(tf.convert_to_tensor(images), tf.convert_to_tensor(known)).numpy()

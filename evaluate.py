@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
              "levels over --stopWindow iterations (complete.py's; 0: every iteration runs)")
     add("--stopWindow", type=flags.positive_int, default=flags.DEFAULT_STOP_WINDOW,
         help="Iterations between the checks of --stopTol (complete.py's)")
+    add("--start", choices=flags.STARTS, default=flags.DEFAULT_START, help=flags.START_HELP)
     add("--nRestarts", type=flags.positive_int, default=1,
         help="Random starts per face; each keeps the one with the lowest final loss "
              "(complete.py's --nRestarts)")
@@ -142,10 +143,12 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     return np.clip(np.round(blending.poisson_blend(truth, flat, mask)), 0, 255).astype(np.uint8)
 
 
-def complete_faces(model, images, face_masks, args, weighted: bool, log=print):
+def complete_faces(model, images, face_masks, args, weighted: bool, log=print, encoder=None):
     """The search's final G(z) (or G of its feature map, after ``--featureIter``
     iterations of the feature search) for every face: (N, S, S, C) in [-1, 1], each
-    face's iterations (N,) and the search's wall time in seconds."""
+    face's iterations (N,) and the search's wall time in seconds (the encoder's pass
+    included). ``encoder``: the searches start from its z, else from random z."""
+    import encoder as learned
     from completion import CompletionConfig, SearchRandom, best_of_restarts, networks
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
@@ -159,9 +162,10 @@ def complete_faces(model, images, face_masks, args, weighted: bool, log=print):
     started = time.perf_counter()
     for start in range(0, len(images), args.batchSize):
         rows = slice(start, start + args.batchSize)
+        z = None if encoder is None else learned.start(encoder, images[rows], face_masks[rows])
         *_, last = best_of_restarts(*networks(model), images[rows], loss_masks[rows],
                                     config=config, seed=random, restarts=args.nRestarts,
-                                    hole=1.0 - face_masks[rows])
+                                    hole=1.0 - face_masks[rows], z=z)
         generated.append(last.generated)
         iterations.append(last.steps)
         log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
@@ -190,14 +194,16 @@ def evaluate(args, log=print) -> dict:
     if missing or not paths:
         raise CompletionError("no such face: " + ", ".join(missing) if missing else "no faces given")
 
-    model = prefix = step = None
+    model = prefix = step = start = None
     size, channels = None, 3
     if set(methods) & set(OURS):
         import checkpoints
+        import encoder as learned
         model, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
         step = checkpoints.read_step(prefix)
         size, channels = model.arch.image_size, model.arch.c_dim
         log(f"Loaded {prefix} (step {step})")
+        start = learned.for_search(args.start, args.checkpointDir, model.arch, log)
     else:
         size = utils.load_rgb(paths[0]).shape[0]
     images = faces.read_faces(paths, size, channels, warn=log)          # (N, S, S, C) [-1, 1]
@@ -205,7 +211,7 @@ def evaluate(args, log=print) -> dict:
     face_masks = make_masks(args, len(paths), size)
     holes = face_masks[..., 0] < 0.5
 
-    results, searches = fill_holes(methods, model, images, face_masks, args, log)
+    results, searches = fill_holes(methods, model, images, face_masks, args, log, start)
     identities = {} if args.noIdentity else identity_distances(images, face_masks, results, log)
     rows = []
     for method in methods:
@@ -231,8 +237,9 @@ def evaluate(args, log=print) -> dict:
     return summary
 
 
-def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
-    """{method: its results (N, S, S, C) uint8} for every method of ``methods``."""
+def fill_holes(methods, model, images, face_masks, args, log=print, encoder=None) -> dict:
+    """{method: its results (N, S, S, C) uint8} for every method of ``methods``; ``encoder``:
+    where our searches start (:func:`complete_faces`)."""
     truths = utils.from_model(images)
     results = {}
     searches = {}
@@ -241,7 +248,7 @@ def fill_holes(methods, model, images, face_masks, args, log=print) -> dict:
         if not wanted:
             continue
         generated, iterations, seconds = complete_faces(model, images, face_masks, args,
-                                                        weighted, log)
+                                                        weighted, log, encoder)
         searches[weighted] = {"iterations": iterations, "seconds": seconds}
         for method in wanted:
             final = outputs.final_completion(images, generated, face_masks,

@@ -26,6 +26,13 @@ DEFAULT_FEATURE_LR = 30.0
 # the mean change of its hole over this many iterations is below this many grey levels
 # (0-255), measured on held-out faces (docs/SPEED.md).
 DEFAULT_STOP_TOL = 0.5
+# Where the search starts (encoder.for_search): auto is the encoder stored with the model
+# when there is one for it, else uniform noise.
+DEFAULT_START = "auto"
+STARTS = ("auto", "encoder", "noise")
+START_HELP = ("Where each image's search starts: 'encoder', E(masked face, mask) of the encoder "
+              "stored in <checkpointDir>/encoder (train_encoder.py); 'noise', uniform z (the "
+              "blog's); 'auto', the encoder when there is one for this model, else noise")
 DEFAULT_STOP_WINDOW = 10
 
 

@@ -63,7 +63,7 @@ MASK_CHOICES = (BRUSH,) + masks.MASK_TYPES
 # complete.py's flags that set the page's initial values (same names, types, help, defaults).
 SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",
                 "hmcL", "hmcAnneal", "nIter", "featureIter", "featureLr", "stopTol", "stopWindow",
-                "lam", "sumLoss", "outInterval", "maskType",
+                "start", "lam", "sumLoss", "outInterval", "maskType",
                 "centerScale", "fractionMasked", "halfSide", "patternFraction", "weighted",
                 "weightWindow", "blend", "nRestarts", "seed", "precision", "verbose")
 
@@ -209,6 +209,19 @@ class Models:
 
     def image_size(self, directory: str) -> int:
         return self.get(directory)[0].arch.image_size
+
+    def encoder(self, directory: str, start: str):
+        """The encoder the page's searches start from (``--start``; encoder.for_search), or
+        None: loaded once per model folder and encoder checkpoint."""
+        import encoder as learned
+
+        dcgan, prefix = self.get(directory)
+        key = ("encoder", os.path.abspath(directory), start, prefix, learned.find(directory))
+        with self.lock:
+            if key not in self.cache:
+                self.cache[key] = learned.for_search(start, directory, dcgan.arch,
+                                                     log=lambda line: None)
+            return self.cache[key]
 
 
 # ----------------------------------------------------------------------------- masks
@@ -449,10 +462,12 @@ def warm_up(page: "Page", checkpoint_dir: str) -> None:
     iteration each), so that the first Complete does not wait seconds for TensorFlow's
     tracing: the compiled search is shared by every later search of the same settings
     (completion.compiled_search)."""
+    import encoder as learned
     from completion import complete as search_z
 
     try:
         dcgan, _ = page.models.get(checkpoint_dir)
+        encoder = page.models.encoder(checkpoint_dir, page.args.start)
     except UserError:
         return                      # the page says so when the user presses Complete
     args = page.args
@@ -463,8 +478,9 @@ def warm_up(page: "Page", checkpoint_dir: str) -> None:
     images = np.zeros((max(int(args.nRestarts), 1), size, size, channels), np.float32)
     loss_mask = masks.importance_weights(mask[None], args.weightWindow) if args.weighted \
         else mask[None]
+    z = None if encoder is None else learned.start(encoder, images, mask[None])
     for _ in search_z(dcgan.generator, dcgan.discriminator, images, loss_mask, None,
-                      config=config, seed=0, hole=1.0 - mask[None]):
+                      config=config, seed=0, hole=1.0 - mask[None], z=z):
         pass
 
 
@@ -520,6 +536,7 @@ class Handlers:
         face = photo.faces[min(max(index, 0), len(photo.faces) - 1)]
         try:
             dcgan, prefix = self.page.models.get(checkpoint_dir)
+            encoder = self.page.models.encoder(checkpoint_dir, self.args.start)
         except UserError as error:
             yield problem(f"Model: {error}")
             return
@@ -543,16 +560,19 @@ class Handlers:
             yield problem(message[:1].upper() + message[1:])
             return
         run, snapshots = self.start_run(session, photo, face, face_mask, config, dcgan,
-                                        weighted, blend, n_restarts, seed, started)
+                                        weighted, blend, n_restarts, seed, started, encoder)
         yield (gr.update(), f"Searching with {prefix} ({approach}, at most {config.total_iter} "
-                            "iterations)...",
+                            f"iterations, from {'the encoder' if encoder else 'noise'})...",
                gr.update(), gr.update(visible=False), gr.update(visible=False), started)
         yield from self.follow(run, snapshots, session)
 
     def start_run(self, session: str, photo: Photo, face: Face, face_mask: FaceMask, config,
-                  dcgan, weighted, blend, n_restarts, seed, started: float):
+                  dcgan, weighted, blend, n_restarts, seed, started: float, encoder=None):
         """This user's new :class:`Run` (stopping their previous one) and the search's
-        snapshots (a generator: the search starts when it is iterated)."""
+        snapshots (a generator: the search starts when it is iterated). ``encoder``: the
+        first restart starts from its z (encoder.py), the others from random z."""
+        import encoder as learned
+        from completion import SearchRandom
         from completion import complete as search_z
 
         # gray as training reads it
@@ -571,8 +591,12 @@ class Handlers:
         tiled_images = np.concatenate([images] * restarts)
         tiled_mask = np.concatenate([loss_mask] * restarts)
         tiled_low = None if face_mask.lowres is None else face_mask.lowres[None]
+        random = SearchRandom(seed)
+        z = random.initial_z(restarts, dcgan.arch.z_dim)
+        if encoder is not None:
+            z[:1] = learned.start(encoder, images, mask)
         snapshots = search_z(dcgan.generator, dcgan.discriminator, tiled_images, tiled_mask,
-                             tiled_low, config=config, seed=seed,
+                             tiled_low, config=config, seed=random, z=z,
                              hole=np.concatenate([1.0 - mask] * restarts))
         return run, snapshots
 

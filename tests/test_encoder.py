@@ -1,16 +1,24 @@
 """encoder.py and train_encoder.py: the learned start of the search, on tiny models."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import checkpoints
+import complete
 import encoder as enc
+import evaluate
+import faces
+import outputs
+import utils
 import masks
 import train_encoder
 from model import Architecture
-from tests.conftest import TINY
+from conftest import TINY
 
 
 def train(run, tiny_faces, out, steps, extra=()):
@@ -108,3 +116,101 @@ def test_bad_dataset_is_one_clear_error(trained_run, tmp_path, capsys):
                                str(trained_run / "checkpoint"), "--encoder_dir",
                                str(trained_run / "checkpoint")]) == 2
     assert "must not be the generator's own folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def model_with_encoder(trained_run, tiny_faces, tmp_path_factory):
+    """A copy of the tiny model's folder with an encoder trained for it in encoder/."""
+    folder = tmp_path_factory.mktemp("with_encoder") / "checkpoint"
+    shutil.copytree(trained_run / "checkpoint", folder)
+    assert train(trained_run, tiny_faces, folder / enc.ENCODER_DIR, 5) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def aligned16(tiny_faces, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("aligned16_enc")
+    for path in sorted(tiny_faces.iterdir())[:3]:
+        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16),
+                       folder / (path.stem + ".png"))
+    return folder
+
+
+def _complete(folder, faces_dir, out, *extra):
+    return complete.main(["--checkpointDir", str(folder), "--outDir", str(out), "--seed", "1",
+                          "--precision", "float32", "--maskType", "center", "--no-blend",
+                          *extra, str(faces_dir)])
+
+
+def _finals(out, faces_dir):
+    return np.stack([np.asarray(Image.open(out / "completed" / "images" / path.name))
+                     for path in sorted(faces_dir.iterdir())]).astype(np.int16)
+
+
+def test_complete_starts_from_the_encoder(model_with_encoder, aligned16, tmp_path):
+    """With no iterations, complete.py's result is the known pixels + G(E(x, m)), computed
+    here from the stored encoder and generator; auto is the encoder; --start noise is G of
+    the seed's uniform z."""
+    assert _complete(model_with_encoder, aligned16, tmp_path / "e", "--start", "encoder",
+                     "--nIter", "0", "--featureIter", "0") == 0
+    paths = sorted(str(p) for p in aligned16.iterdir())
+    images = faces.read_faces(paths, 16, 3)
+    mask = np.broadcast_to(masks.make_mask("center", 16)[0], (len(paths), 16, 16, 1))
+    encoder, _ = enc.load(enc.find(str(model_with_encoder)))
+    dcgan, _ = checkpoints.load_for_completion(str(model_with_encoder))
+    expected = utils.from_model(outputs.composite(
+        images, dcgan.generator(enc.start(encoder, images, mask)).numpy(), mask))
+    assert np.abs(_finals(tmp_path / "e", aligned16) - expected).max() <= 1
+    assert _complete(model_with_encoder, aligned16, tmp_path / "a", "--nIter", "0",
+                     "--featureIter", "0") == 0           # --start auto, the default
+    np.testing.assert_array_equal(_finals(tmp_path / "a", aligned16),
+                                  _finals(tmp_path / "e", aligned16))
+    assert _complete(model_with_encoder, aligned16, tmp_path / "n", "--start", "noise",
+                     "--nIter", "0", "--featureIter", "0") == 0
+    from completion import SearchRandom
+    noise = utils.from_model(outputs.composite(
+        images, dcgan.generator(SearchRandom(1).initial_z(len(paths), 16)).numpy(), mask))
+    assert np.abs(_finals(tmp_path / "n", aligned16) - noise).max() <= 1
+    assert not np.array_equal(noise, expected)
+
+
+def test_the_search_goes_on_from_the_encoders_start(model_with_encoder, aligned16, tmp_path):
+    """The log's first iteration is at E's z, and 20 iterations from it lower the loss."""
+    assert _complete(model_with_encoder, aligned16, tmp_path / "s", "--nIter", "20",
+                     "--featureIter", "0", "--stopTol", "0", "--outInterval", "10") == 0
+    paths = sorted(str(p) for p in aligned16.iterdir())
+    mask = np.broadcast_to(masks.make_mask("center", 16)[0], (len(paths), 16, 16, 1))
+    encoder, _ = enc.load(enc.find(str(model_with_encoder)))
+    starts = enc.start(encoder, faces.read_faces(paths, 16, 3), mask)
+    logs = sorted((tmp_path / "s" / "logs").iterdir())
+    assert len(logs) == len(paths)
+    for log, start in zip(logs, starts):
+        lines = log.read_text().splitlines()[1:]          # after the header
+        assert len(lines) == 20
+        np.testing.assert_allclose([float(v) for v in lines[0].split()[2:]], start, atol=1e-5)
+        assert float(lines[-1].split()[1]) < float(lines[0].split()[1])
+
+
+def test_no_encoder_is_a_clear_error_or_noise(trained_run, aligned16, tmp_path, capsys):
+    folder = trained_run / "checkpoint"
+    assert _complete(folder, aligned16, tmp_path / "x", "--start", "encoder", "--nIter", "1",
+                     "--featureIter", "0") == 1
+    error = capsys.readouterr().err
+    assert "holds no encoder" in error and "train_encoder.py" in error
+    assert "Traceback" not in error
+    assert _complete(folder, aligned16, tmp_path / "y", "--nIter", "1", "--featureIter", "0") == 0
+    assert "starts from uniform noise" in capsys.readouterr().out
+
+
+def test_evaluate_starts_from_the_encoder(model_with_encoder, aligned16, tmp_path):
+    """evaluate.py with --start encoder and no iterations scores G(E(x, m)) blended in: the
+    same as --start noise only by chance, so the two differ."""
+    results = {}
+    for start in ("encoder", "noise"):
+        summary = evaluate.evaluate(evaluate.build_parser().parse_args([
+            str(aligned16), "--checkpointDir", str(model_with_encoder), "--methods",
+            "ours_weighted", "--nIter", "0", "--featureIter", "0", "--start", start,
+            "--noIdentity", "--outDir", str(tmp_path / start), "--precision", "float32"]),
+            log=lambda line: None)
+        results[start] = summary["means"]["ours_weighted"]["psnr_whole"]
+    assert results["encoder"] != results["noise"]
