@@ -17,7 +17,7 @@ with no known pixel (the ``lowres`` mask) keeps G(z) as it is.
 We solve this sparse linear system per channel with ``scipy.sparse.linalg.spsolve``
 rather than ``cv2.seamlessClone``: OpenCV's cloning works in uint8, treats the
 mask's edge its own way and changed some known pixels of a real face under an
-80% random mask (README.md has the figures), while the direct solve keeps every
+80% random mask (docs/DESIGN.md has the figures), while the direct solve keeps every
 known pixel bit-exact and satisfies the equation to round-off. A 64x64 image
 with a 32x32 hole is a 1024-unknown system: about 15 ms for three channels.
 """

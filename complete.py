@@ -22,7 +22,7 @@ images it writes, as the 2016 code:
     outDir/options.json          the resolved options
 
 With more images than one batch, batch k writes the same layout into
-``outDir/batch_kkk/``. Beyond the original (see README.md): every image's final
+``outDir/batch_kkk/``. Beyond the original (see docs/DESIGN.md): every image's final
 completion in ``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
 (:mod:`blending`) and searched on the importance-weighted loss by default
 (``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Iterations of the search (the demo's default: {demo.DEFAULTS['nIter']})")
     add("--featureIter", type=flags.nonnegative_int, default=flags.DEFAULT_FEATURE_ITER,
         help="Then this many iterations of the feature search: G's first feature map, started "
-             "from the z found, searched with the same loss and the momentum step (README, "
+             "from the z found, searched with the same loss and the momentum step (docs/DESIGN.md, "
              "'The feature search'); 0: the blog's search over z only")
     add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
         help="Momentum step size of the feature search, on the loss per known value")

@@ -37,7 +37,7 @@ momentum step (``feature_lr``, on the loss per known value), projected onto h >=
 the ReLU's range. This is the intermediate-layer search of Daras et al., "Intermediate
 Layer Optimization for Inverse Problems using Deep Generative Models" (ICML 2021),
 at G's first layer; deeper layers fit the context better and the hole worse
-(README, "The feature search"). Snapshots of this phase keep the final z and carry
+(docs/DESIGN.md, "The feature search"). Snapshots of this phase keep the final z and carry
 the map in ``features``.
 
 :func:`complete` is the search, in the shape of stylegan2-ada's ``project()``:

@@ -30,7 +30,7 @@ from errors import CompletionError
 
 MASK_TYPES = ("center", "left", "half", "random", "grid", "pattern")
 # complete.py's flags the demo sets otherwise. nIter: the default search has converged by
-# then on held-out faces (README, "Choosing the search"), and the demo stays quick.
+# then on held-out faces (docs/EXPERIMENTS.md, "Choosing the search"), and the demo stays quick.
 # maskType None: every one of MASK_TYPES.
 DEFAULTS = {"nIter": 300, "fractionMasked": 0.8, "halfSide": "bottom", "maskType": None,
             "align": True, "pasteBack": True, "gif": True}

@@ -6,7 +6,7 @@
 Masks each face (the same ``--maskType`` choices as complete.py; ``random`` and
 ``pattern`` masks are drawn independently per image from ``--seed``), fills the
 hole with every method of ``--methods``, and compares the result with the
-original face (definitions in :mod:`metrics` and README.md):
+original face (definitions in :mod:`metrics` and docs/RESULTS.md):
 
   ours                 the DCGAN completion, known pixels + G(z) in the hole
   ours_blend           the same search, Poisson-blended (:mod:`blending`)

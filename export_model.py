@@ -12,7 +12,7 @@ weights need statistics of their own. ``--bn_dataset`` recomputes D's on real
 faces: training leaves them mostly from G's fakes, while completion's
 perceptual loss asks D about faces that should look real.
 
-This is how the shipped ``checkpoint/`` was made (see README.md, "The shipped
+This is how the shipped ``checkpoint/`` was made (see docs/MODEL_CARD.md, "How it was made"
 model"). ``complete.py --checkpointDir OUT`` loads the export like any
 checkpoint; ``train_dcgan.py --checkpoint_dir OUT`` fine-tunes it (its weights, with
 fresh optimizer state, continuing its step count).

@@ -14,11 +14,11 @@ import secrets
 import sys
 
 
-# Default step size of each completion search, measured on held-out faces (README,
+# Default step size of each completion search, measured on held-out faces (docs/EXPERIMENTS.md,
 # "Choosing the search"). Momentum's is on the loss per known value (completion.py's
 # ``normalize``); Adam is scale-free; HMC steps by --hmcEps and ignores --lr.
 DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
-# The feature search that follows the z search (completion.py, README "The feature
+# The feature search that follows the z search (completion.py, docs/DESIGN.md "The feature
 # search"): its iterations and its momentum step size, measured on held-out faces.
 DEFAULT_FEATURE_ITER = 200
 DEFAULT_FEATURE_LR = 30.0

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Print a progress line and log losses every this many steps")
     add("--g_steps", type=flags.positive_int, default=1,
         help="Generator updates per discriminator update (the original: 2; 1 gave the same "
-             "held-out completions per step in 71%% of the time, see README)")
+             "held-out completions per step in 71%% of the time, see docs/EXPERIMENTS.md)")
     add("--z_dim", type=flags.positive_int, default=100, help="Dimension of z")
     add("--gf_dim", type=flags.positive_int, default=64, help="Generator filters in the last layer")
     add("--df_dim", type=flags.positive_int, default=64,

@@ -66,7 +66,7 @@ class TrainConfig:
     gf_dim: int = 64
     df_dim: int = 64
     c_dim: int = 3
-    g_steps: int = 1                       # the original's 2: see README, "The recipe"
+    g_steps: int = 1                       # the original's 2: see docs/EXPERIMENTS.md, "The recipe"
     checkpoint_dir: str = "checkpoint"
     sample_dir: str = "samples"
     log_dir: str = "logs"

@@ -16,7 +16,7 @@ the mean PSNR (whole image), hole SSIM and identity distance of:
 - ``mean feature map``: G's rest applied to the average of the starts' first feature
   maps (with ``--featureIter`` > 0).
 
-Tune on faces that are not the ones you report (README: "Choosing the search").
+Tune on faces that are not the ones you report (docs/EXPERIMENTS.md: "Choosing the search").
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ per row through ``completion.complete(lr_scale=...)``), so a sweep costs one
 search of ``faces x lrs x 2`` rows. Prints and writes, per (loss, lr) and plain
 or blended, the mean PSNR/SSIM (whole image and hole) and identity distance,
 beside OpenCV's Telea and Navier-Stokes and the harmonic fill on the same faces.
-Tune on faces that are not the ones you report (README: "Choosing the search").
+Tune on faces that are not the ones you report (docs/EXPERIMENTS.md: "Choosing the search").
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Remake the README's figures with the project's own commands: the demo (python complete.py)
+# Remake the figures of the README and docs/MODEL_CARD.md with the project's own commands: the demo (python complete.py)
 # with the shipped model, and the training run's last sample grid (train_dcgan.py's output).
 #   sh docs/make_figures.sh [SAMPLE_GRID]   (the shipped model: runs/faces/samples/train_02_0034.png, step 1000)
 set -e

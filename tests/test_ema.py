@@ -173,7 +173,7 @@ def test_ema_flag_is_checked(capsys):
 
 
 def test_the_recipe_is_the_default_and_train_config_agrees_with_the_flags():
-    """--g_steps 1 (the recipe chosen by held-out quality per CPU-hour, README) and
+    """--g_steps 1 (the recipe chosen by held-out quality per CPU-hour, docs/EXPERIMENTS.md) and
     TrainConfig's defaults equal train_dcgan.py's, field by field."""
     import dataclasses
     import train_dcgan

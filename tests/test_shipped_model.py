@@ -23,7 +23,7 @@ MAX_BYTES = 40 * 10**6
 # Held-out CelebA faces (data/heldout.txt) that the test completes, from the raw photos.
 HELD_OUT = [f"{i:06d}.jpg" for i in (1, 2, 5, 6, 7, 8, 9, 10)]
 # complete.py's defaults (momentum on the loss per known value, weighted loss, blended),
-# with fewer iterations than its 1,000 (300 complete as well: README, "The shipped model").
+# with fewer iterations than its 1,000 (300 complete as well: docs/EXPERIMENTS.md, "The recipe").
 SETTINGS = ["--maskType", "center", "--nIter", "300", "--seed", "0", "--precision", "float32"]
 
 
@@ -115,9 +115,9 @@ def test_the_shipped_model_completes_held_out_faces_better_than_classical_fills(
     assert np.mean(ours) > np.mean(flat)
     # Telea is deterministic and uses no model, so it checks the faces, the hole and the
     # metric on their own: a 32x32 hole in a face is smooth enough that interpolating its
-    # border beats a flat colour by several dB (README, 200 held-out faces: 25.97 against
+    # border beats a flat colour by several dB (docs/RESULTS.md, 200 held-out faces: 25.97 against
     # 20.99), and far from perfect (no hole pixel leaked into its input). On these 8 faces
-    # it scores 25.28 dB (README, "What limits it"); 0.5 dB allows other OpenCV/dlib builds.
+    # it scores 25.28 dB (docs/EXPERIMENTS.md, "What limits it"); 0.5 dB allows other OpenCV/dlib builds.
     assert np.mean(flat) + 3 < np.mean(telea) < 30
     assert np.mean(telea) == pytest.approx(25.28, abs=0.5)
     # The shipped model's blended completion is 1.7 dB above Telea and 0.9 dB above the
