@@ -4,14 +4,10 @@
     ./complete.py ./data/your-test-data/aligned/* --outDir outputImages
     ./complete.py               # no images: the demo photo under six masks (demo.py)
 
-A run has four steps, one function each: :func:`resolve` turns the flags into
-one frozen :class:`Options`; :func:`load_inputs` reads the images (or aligns
-photos, :mod:`faces`) and builds their masks (:mod:`masks`, :mod:`mask_files`)
-into :class:`Inputs`; :func:`search` completes them batch by batch
-(:func:`completion.complete`) and writes each batch's grids and logs as the
-search goes; :func:`finish` blends, pastes back and writes the per-image files
-and their index (:mod:`outputs`). For each batch of up to ``--batchSize``
-images it writes, as the 2016 code:
+This file is the command line: its flags, and :func:`main`, which runs one completion
+job (:mod:`completion_job`: options, inputs, search, outputs) on the images, or the demo
+(:mod:`demo`) when there are none. For each batch of up to ``--batchSize`` images it
+writes, as the 2016 code:
 
     outDir/before.png            the inputs (8 per row)
     outDir/masked.png            the inputs with the missing pixels set to 0 (gray)
@@ -34,31 +30,19 @@ its own last iteration.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import contextlib
-import dataclasses
-import os
 import sys
 
-import numpy as np
-from tqdm import tqdm
-
-import demo
-import faces
+import defaults
 import flags
-import mask_files
 import masks
-import outputs
-import photo_masks
 import precision
 import quiet
-import utils
-from errors import CompletionError, UserError
-
-PASTED_DIR = "pasted"
+from errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(demo: bool = False) -> argparse.ArgumentParser:
+    """complete.py's flags; ``demo``: with the demo's defaults (:data:`defaults.DEMO`), as
+    when no image is given."""
     parser = argparse.ArgumentParser(
         description="Complete the masked part of aligned face images with a trained DCGAN.",
         formatter_class=flags.DefaultsHelpFormatter)
@@ -80,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hmcAnneal", type=flags.positive_float, default=1.0,
         help="Multiply hmcBeta by this after every iteration")
     add("--nIter", type=flags.nonnegative_int, default=1000,
-        help=f"Iterations of the search (the demo's default: {demo.DEFAULTS['nIter']})")
+        help=f"Iterations of the search (the demo's default: {defaults.DEMO['nIter']})")
     add("--featureIter", type=flags.nonnegative_int, default=flags.DEFAULT_FEATURE_ITER,
         help="Then this many iterations of the feature search: G's first feature map, started "
              "from the z found, searched with the same loss and the momentum step (docs/DESIGN.md, "
@@ -115,10 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="center mask: the hole spans rows/columns imgSize*scale to imgSize*(1-scale)")
     add("--fractionMasked", type=flags.unit_interval, default=0.2,
         help=f"random mask: probability that a pixel is missing (the demo's default: "
-             f"{demo.DEFAULTS['fractionMasked']})")
+             f"{defaults.DEMO['fractionMasked']})")
     add("--halfSide", choices=masks.HALF_SIDES, default="left",
         help=f"half mask: which half is missing (the demo's default: "
-             f"{demo.DEFAULTS['halfSide']})")
+             f"{defaults.DEMO['halfSide']})")
     add("--patternFraction", type=flags.unit_interval, default=0.25,
         help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
     add("--maskFile", default=None,
@@ -160,395 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("imgs", nargs="*", metavar="IMG",
         help="Images to complete: files, globs or folders (aligned faces, e.g. from align/). "
              "None: the demo (see demo.py)")
+    if demo:
+        parser.set_defaults(**defaults.DEMO)
     return parser
-
-
-# ---------------------------------------------------------------- the options
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """Every option of a run, resolved once; named as the flags (``options.json`` is
-    this object and the checkpoint). ``imgs`` is the image list after expanding folders
-    and globs and taking the shard; ``precision`` is the one used, never ``auto``;
-    ``lr`` is the approach's default unless given; ``maskType`` None (the demo only)
-    means the demo's mask set."""
-    approach: str
-    lr: float
-    momentum: float
-    beta1: float
-    beta2: float
-    eps: float
-    hmcBeta: float
-    hmcEps: float
-    hmcL: int
-    hmcAnneal: float
-    nIter: int
-    featureIter: int
-    featureLr: float
-    stopTol: float
-    stopWindow: int
-    start: str
-    imgSize: int | None
-    lam: float
-    sumLoss: bool
-    checkpointDir: str
-    outDir: str
-    outInterval: int
-    maskType: str | None
-    centerScale: float
-    fractionMasked: float
-    halfSide: str
-    patternFraction: float
-    maskFile: str | None
-    maskDir: str | None
-    weighted: bool
-    weightWindow: int
-    blend: bool
-    nRestarts: int
-    gif: bool
-    align: bool
-    pasteBack: bool
-    batchSize: int
-    seed: int | None
-    shard: tuple[int, int] | None
-    precision: str
-    verbose: bool
-    imgs: tuple[str, ...]
-
-    @property
-    def out_root(self) -> str:
-        """Where this run writes: ``outDir``, or its shard's folder in it."""
-        if self.shard and self.shard[1] > 1:
-            return os.path.join(self.outDir, f"shard_{self.shard[0]}_of_{self.shard[1]}")
-        return self.outDir
-
-    def search_config(self):
-        """The search's settings (:class:`completion.CompletionConfig`)."""
-        from completion import CompletionConfig
-
-        return CompletionConfig(
-            approach=self.approach, lr=self.lr, momentum=self.momentum, beta1=self.beta1,
-            beta2=self.beta2, eps=self.eps, hmc_beta=self.hmcBeta, hmc_eps=self.hmcEps,
-            hmc_L=self.hmcL, hmc_anneal=self.hmcAnneal, lam=self.lam, n_iter=self.nIter,
-            out_interval=self.outInterval, normalize=not self.sumLoss,
-            feature_iter=self.featureIter, feature_lr=self.featureLr,
-            stop_tol=self.stopTol, stop_window=self.stopWindow)
-
-
-def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None) -> Options:
-    """Check the flags together and resolve every option once (see :class:`Options`).
-
-    ``images``: the image paths (default: ``args.imgs`` with folders and globs expanded).
-    """
-    chosen, why = precision.choose(args.precision)
-    log(f"Precision: {chosen} ({why})")          # the first line names the precision used
-    if args.pasteBack and not args.align:
-        raise CompletionError("--pasteBack needs --align (it pastes faces back into raw photos)")
-    if args.maskFile and args.maskDir:
-        raise CompletionError("pass --maskFile or --maskDir, not both")
-    if args.weightWindow % 2 == 0:
-        raise CompletionError(f"--weightWindow must be odd (a window centred on the pixel), "
-                              f"got {args.weightWindow}")
-    paths = utils.expand_image_args(args.imgs) if images is None else list(images)
-    if not paths:
-        raise CompletionError("no images given: pass image files, globs or a folder, e.g. "
-                              "'complete.py data/your-test-data/aligned/*' (or none for the demo)")
-    if args.shard:
-        total = len(paths)
-        paths = list(utils.shard_slice(paths, *args.shard))
-        if not paths:
-            log(f"Shard {args.shard[0]}/{args.shard[1]} has no images (only {total} given).")
-    missing = [path for path in paths if images is None and not os.path.exists(path)]
-    if missing:
-        raise CompletionError("no such file: " + ", ".join(missing))
-    lr = flags.DEFAULT_LR[args.approach] if args.lr is None else args.lr
-    return Options(**(vars(args) | {"precision": chosen, "lr": lr, "imgs": tuple(paths)}))
-
-
-# ----------------------------------------------------------------- the inputs
-@dataclasses.dataclass(frozen=True)
-class Inputs:
-    """What a run completes: N images with their masks and output names."""
-    paths: tuple[str, ...]        # the inputs, as index.csv lists them
-    names: tuple[str, ...]        # their output file names (outputs.safe_unique_names)
-    images: np.ndarray            # (N, S, S, C) in [-1, 1]: the aligned faces
-    masks: np.ndarray             # (1 or N, S, S, 1): 1 = known
-    lowres_mask: np.ndarray       # (S/8, S/8, 1): the lowres mask's known pooled pixels
-    photos: tuple = ()            # --align: N photos, uint8 RGB ...
-    transforms: tuple = ()        # ... and N 2x3 affine maps from photo to face
-    photo_holes: tuple = ()       # --align with masks of the photo's size: N (H, W) bool holes
-                                  # (True = missing; None where the mask was a face mask)
-
-
-def rows_of(per_image: np.ndarray, rows: slice) -> np.ndarray:
-    """Masks (1 or N, ...) of the images ``rows``: (1 or B, ...); one mask serves all."""
-    return per_image[rows] if len(per_image) > 1 else per_image
-
-
-def read_or_align(options: Options, arch, log=print):
-    """The faces to complete, (N, S, S, C) in [-1, 1], and with ``--align`` their photos
-    and transforms (else two empty tuples)."""
-    paths = list(options.imgs)
-    if not options.align:
-        return faces.read_faces(paths, arch.image_size, arch.c_dim, warn=log), (), ()
-    rgb, photos, transforms = faces.align_photos(paths, arch.image_size, log=log)
-    return faces.model_images(rgb, arch.c_dim), tuple(photos), tuple(transforms)
-
-
-def build_masks(options: Options, size: int, photos=(), transforms=()):
-    """``(masks (1 or N, S, S, 1), lowres_mask (S/8, S/8, 1), photo holes)`` of
-    ``--maskFile``, ``--maskDir`` or ``--maskType`` (random ones drawn from ``--seed``).
-
-    With ``--align`` a mask file of a photo's size is drawn on the photo: it is warped
-    into the face and its hole, (H, W) bool, is kept so that only its black pixels change
-    when the face is pasted back (:mod:`photo_masks`); the holes are () otherwise."""
-    if options.maskFile or options.maskDir:
-        if options.align:
-            paths = ([options.maskFile] * len(options.imgs) if options.maskFile
-                     else mask_files.mask_paths(options.maskDir, list(options.imgs)))
-            mask, holes = photo_masks.masks_for_photos(paths, photos, transforms, size)
-            return mask, masks.no_lowres_mask(size), tuple(holes)
-        mask = (mask_files.load_mask(options.maskFile, size)[None] if options.maskFile
-                else mask_files.masks_from_dir(options.maskDir, list(options.imgs), size))
-        return mask, masks.no_lowres_mask(size), ()
-    mask, lowres_mask = masks.make_mask(
-        options.maskType, size, options.centerScale, options.fractionMasked,
-        np.random.default_rng(options.seed), side=options.halfSide,
-        pattern_fraction=options.patternFraction)
-    return mask[None], lowres_mask, ()
-
-
-def load_inputs(options: Options, arch, log=print) -> Inputs:
-    """Read (or align) every image and build its mask."""
-    images, photos, transforms = read_or_align(options, arch, log)
-    mask, lowres_mask, holes = build_masks(options, arch.image_size, photos, transforms)
-    return Inputs(options.imgs, tuple(outputs.safe_unique_names(options.imgs)), images, mask,
-                  lowres_mask, photos, transforms, holes)
-
-
-# ----------------------------------------------------------------- the search
-def format_log_lines(iterations: np.ndarray, losses: np.ndarray, zs: np.ndarray) -> str:
-    """Lines "iter loss z0 ... zN" for one image."""
-    table = np.column_stack([losses, zs])
-    return "".join(f"{i} " + " ".join(f"{value:.7g}" for value in row) + "\n"
-                   for i, row in zip(iterations, table))
-
-
-class BatchWriter:
-    """Writes one batch's grids, logs and GIF as its snapshots come, in a background
-    thread, so the search never waits on disk. A context manager: leaving it waits for
-    every write and re-raises the first failure; the GIF is written if the search ended."""
-
-    def __init__(self, out_dir: str, images: np.ndarray, mask: np.ndarray,
-                 lowres_mask: np.ndarray, z_dim: int, gif: bool = False):
-        self.out_dir = out_dir
-        self.images = images
-        self.count = len(images)
-        self.mask = mask
-        self.lowres = bool(lowres_mask.any())
-        self.masked = images * mask
-        self.gif = (outputs.GifRecorder(os.path.join(out_dir, "completion.gif"),
-                                        utils.grid_shape(self.count)) if gif else None)
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self.pending = []
-        for name in ("hats_imgs", "completed", "logs"):
-            os.makedirs(os.path.join(out_dir, name), exist_ok=True)
-        utils.save_grid(images, os.path.join(out_dir, "before.png"))
-        utils.save_grid(self.masked, os.path.join(out_dir, "masked.png"))
-        if self.lowres:
-            preview = masks.lowres_preview(images) * np.repeat(
-                np.repeat(lowres_mask, masks.LOWRES_FACTOR, 0), masks.LOWRES_FACTOR, 1)
-            utils.save_grid(preview, os.path.join(out_dir, "lowres.png"))
-        header = "iter loss " + " ".join(f"z{i}" for i in range(z_dim)) + "\n"
-        for index in range(self.count):
-            with open(self.log_path(index), "w") as handle:
-                handle.write(header)
-
-    def log_path(self, index: int) -> str:
-        return os.path.join(self.out_dir, "logs", f"hats_{index:02d}.log")
-
-    def submit(self, snapshot) -> None:
-        self.pending.append(self.pool.submit(self._write, snapshot))
-
-    def _write(self, snapshot) -> None:
-        # Each image's log has one line per update it made, numbered by its own count, so
-        # an image that stopped early (--stopTol) ends at its own last iteration.
-        for index in range(self.count):
-            made = snapshot.history_active[:, index]
-            if made.any():
-                first = int(snapshot.steps[index]) - int(made.sum())
-                with open(self.log_path(index), "a") as handle:
-                    handle.write(format_log_lines(np.arange(first, first + int(made.sum())),
-                                                  snapshot.history_loss[made, index],
-                                                  snapshot.history_z[made, index]))
-        name = f"{snapshot.iteration:04d}.png"
-        generated = snapshot.generated
-        utils.save_grid(generated, os.path.join(self.out_dir, "hats_imgs", name))
-        if self.lowres:
-            low = masks.lowres_preview(generated)
-            utils.save_grid(low, os.path.join(self.out_dir, "hats_imgs",
-                                              f"{snapshot.iteration:04d}.lowres.png"))
-        completed = outputs.composite(self.masked, generated, self.mask)
-        utils.save_grid(completed, os.path.join(self.out_dir, "completed", name))
-        if self.gif:
-            self.gif.add(outputs.composite(self.images, generated, self.mask))
-
-    def __enter__(self) -> "BatchWriter":
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        try:
-            for future in self.pending:
-                future.result()
-            if kind is None and self.gif:
-                self.gif.save()
-        finally:
-            self.pool.shutdown()
-
-
-def search_batch(generator, discriminator, images, loss_mask, lowres_mask, config, random,
-                 restarts: int, hole=None, z=None):
-    """The snapshots of one batch's search: from one z per image (``z``, or random), or
-    the best of ``restarts`` (:mod:`completion`; the first from ``z``); ``hole`` (1 =
-    missing) is where early stopping watches the fill."""
-    from completion import best_of_restarts, complete
-
-    batch = (generator, discriminator, images, loss_mask, lowres_mask[None])
-    if restarts > 1:
-        return best_of_restarts(*batch, config=config, seed=random, restarts=restarts,
-                                hole=hole, z=z)
-    return complete(*batch, config=config, seed=random, hole=hole, z=z)
-
-
-def stats(values) -> str:
-    """'min-max, median m' of integers, for the log."""
-    values = np.asarray(values)
-    return f"{values.min()}-{values.max()}, median {np.median(values):g}"
-
-
-def progress_line(snapshot, config) -> str:
-    """One log line per snapshot: the iteration, the loss, and how many images still search."""
-    line = (f"iteration {snapshot.iteration}/{config.total_iter}"
-            f"{' (feature search)' if snapshot.phase == 'features' else ''} "
-            f"mean loss {snapshot.loss.mean():.4f}")
-    if config.stop_tol > 0 and snapshot.iteration > 0:
-        line += f", {int(snapshot.active.sum())} of {len(snapshot.active)} images searching"
-    return line
-
-
-def search(generator, discriminator, inputs: Inputs, options: Options, log=print,
-           encoder=None) -> np.ndarray:
-    """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
-    goes, with a progress bar over the iterations; return every image's final G(z)
-    (N, S, S, C). ``encoder``: each search starts from its z (:mod:`encoder`), else from
-    random z."""
-    import encoder as learned
-    from completion import SearchRandom
-
-    config = options.search_config()
-    random = SearchRandom(options.seed)      # one stream of z (and HMC draws) for all batches
-    loss_masks = (masks.importance_weights(inputs.masks, options.weightWindow)
-                  if options.weighted else inputs.masks)
-    starts = range(0, len(inputs.images), options.batchSize)
-    generated = []
-    with tqdm(total=len(starts) * config.total_iter, unit="it", desc="Completing",
-              disable=None, dynamic_ncols=True) as progress:
-        for index, start in enumerate(starts):
-            rows = slice(start, start + options.batchSize)
-            out_dir = (options.out_root if len(starts) == 1
-                       else os.path.join(options.out_root, f"batch_{index:03d}"))
-            z = (None if encoder is None else
-                 learned.start(encoder, inputs.images[rows], rows_of(inputs.masks, rows)))
-            with BatchWriter(out_dir, inputs.images[rows], rows_of(inputs.masks, rows),
-                             inputs.lowres_mask, generator.arch.z_dim, options.gif) as writer:
-                for snapshot in search_batch(generator, discriminator, inputs.images[rows],
-                                             rows_of(loss_masks, rows), inputs.lowres_mask,
-                                             config, random, options.nRestarts,
-                                             1.0 - rows_of(inputs.masks, rows), z):
-                    writer.submit(snapshot)
-                    progress.update(index * config.total_iter + snapshot.iteration
-                                    - progress.n)
-                    with tqdm.external_write_mode():
-                        log(f"[batch {index + 1}/{len(starts)}] " + progress_line(snapshot,
-                                                                                 config))
-                progress.update((index + 1) * config.total_iter - progress.n)
-                early = snapshot.steps < config.total_iter
-                if early.any():
-                    with tqdm.external_write_mode():
-                        log(f"[batch {index + 1}/{len(starts)}] {int(early.sum())} of "
-                            f"{len(early)} images stopped before {config.total_iter} "
-                            f"iterations: their fill changed by less than --stopTol "
-                            f"{config.stop_tol:g} grey levels in {config.stop_window} "
-                            f"iterations (iterations per image: {stats(snapshot.steps)})")
-            generated.append(snapshot.generated)
-    return np.concatenate(generated)
-
-
-# ----------------------------------------------------------------- the outputs
-def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> None:
-    """Paste G(z) into the holes or blend it (``--blend``), paste the faces back into
-    their photos (``--pasteBack``), and write every image's file and the index."""
-    final = outputs.final_completion(inputs.images, generated, inputs.masks, blend=options.blend)
-    outputs.write_per_image(options.out_root, inputs.names, final)
-    outputs.write_index(options.out_root, inputs.paths, inputs.names)
-    if options.pasteBack:
-        face_masks = np.broadcast_to(inputs.masks, final.shape[:3] + (1,))
-        holes = inputs.photo_holes or (None,) * len(final)
-        pasted = [photo_masks.paste_back(photo, utils.from_model(face), face_mask, transform, hole)
-                  for photo, face, face_mask, transform, hole in
-                  zip(inputs.photos, final, face_masks, inputs.transforms, holes)]
-        outputs.write_per_image(options.out_root, inputs.names, pasted, subdir=PASTED_DIR)
-        outputs.write_index(options.out_root, inputs.paths, inputs.names, subdir=PASTED_DIR)
-
-
-@contextlib.contextmanager
-def writing(out_dir: str):
-    """Report a failed write (a full disk, a permission) as one error naming the folder."""
-    try:
-        yield
-    except OSError as error:
-        raise CompletionError(f"cannot write outputs to '{out_dir}': "
-                              f"{error.strerror or error}") from error
-
-
-def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
-    """Check, load the model, ``load(options, arch, log) -> Inputs``, search, finish, then
-    ``extra(options, inputs, generated, log)`` if given (the demo's figure)."""
-    import checkpoints  # TensorFlow loads here
-    import encoder as learned
-    from completion import networks
-
-    if not options.imgs:
-        return 0                                  # an empty shard (resolve said so)
-    problem = utils.ensure_writable_dir(options.outDir)
-    if problem:
-        raise CompletionError(f"--outDir: {problem}")
-    model, prefix = checkpoints.load_for_completion(options.checkpointDir, options.precision,
-                                                    warn=log)
-    arch = model.arch
-    log(f"Loaded {prefix}: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, "
-        f"precision {model.precision}")
-    if options.imgSize is not None and options.imgSize != arch.image_size:
-        raise CompletionError(
-            f"--imgSize {options.imgSize} does not match the checkpoint in "
-            f"'{options.checkpointDir}', which was trained at {arch.image_size}x"
-            f"{arch.image_size}: drop --imgSize or pass another --checkpointDir")
-    start = learned.for_search(options.start, options.checkpointDir, arch, log)
-    inputs = load(options, arch, log)
-    with writing(options.out_root):
-        utils.write_json(dataclasses.asdict(options) | {"imgs": list(inputs.paths),
-                                                        "checkpoint": prefix},
-                         os.path.join(options.out_root, "options.json"))
-        generated = search(*networks(model), inputs, options, log, start)
-        finish(inputs, generated, options)
-        if extra:
-            extra(options, inputs, generated, log)
-    log(f"Wrote completions of {len(inputs.images)} image(s) to {options.out_root}")
-    return 0
 
 
 def run_command(job, args) -> int:
     """``job(args, log)`` with user errors and I/O failures as one line and exit code 1."""
-    quiet.quiet_tensorflow(args.verbose)
     try:
         return job(args, lambda line: print(line, flush=True))
     except UserError as error:
@@ -560,9 +162,18 @@ def run_command(job, args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.imgs:                    # no images: the demo, under its own defaults
+        args = build_parser(demo=True).parse_args(argv)
+    quiet.quiet_tensorflow(args.verbose)
+    # TensorFlow loads with the job, once the flags are known to be good: --help and flag
+    # errors answer at once.
+    import completion_job
+    import demo
+
     if not args.imgs:
-        return demo.main(argv)
-    return run_command(lambda args, log: run(resolve(args, log), log), args)
+        return run_command(demo.run, args)
+    return run_command(lambda args, log: completion_job.run(completion_job.resolve(args, log),
+                                                            log), args)
 
 
 if __name__ == "__main__":

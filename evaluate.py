@@ -143,32 +143,29 @@ def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     return np.clip(np.round(blending.poisson_blend(truth, flat, mask)), 0, 255).astype(np.uint8)
 
 
-def complete_faces(model, images, face_masks, args, weighted: bool, log=print, encoder=None):
+def complete_faces(searcher, images, face_masks, args, weighted: bool, log=print):
     """The search's final G(z) (or G of its feature map, after ``--featureIter``
     iterations of the feature search) for every face: (N, S, S, C) in [-1, 1], each
     face's iterations (N,) and the search's wall time in seconds (the encoder's pass
-    included). ``encoder``: the searches start from its z, else from random z."""
-    import encoder as learned
-    from completion import CompletionConfig, SearchRandom, best_of_restarts, networks
+    included). ``searcher``: the model and where its searches start
+    (:class:`completion_job.Searcher`)."""
+    from completion import CompletionConfig
 
     config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
                               n_iter=args.nIter, feature_iter=args.featureIter,
                               feature_lr=args.featureLr, out_interval=complete_chunk(args),
                               normalize=not args.sumLoss, stop_tol=args.stopTol,
                               stop_window=args.stopWindow)
-    random = SearchRandom(args.seed)          # one stream of z for all batches
-    loss_masks = masks.importance_weights(face_masks, args.weightWindow) if weighted else face_masks
     generated, iterations = [], []
     started = time.perf_counter()
-    for start in range(0, len(images), args.batchSize):
-        rows = slice(start, start + args.batchSize)
-        z = None if encoder is None else learned.start(encoder, images[rows], face_masks[rows])
-        *_, last = best_of_restarts(*networks(model), images[rows], loss_masks[rows],
-                                    config=config, seed=random, restarts=args.nRestarts,
-                                    hole=1.0 - face_masks[rows], z=z)
+    for _, rows, snapshots in searcher.batches(images, face_masks, config, args.seed,
+                                               batch_size=args.batchSize,
+                                               restarts=args.nRestarts, weighted=weighted,
+                                               weight_window=args.weightWindow):
+        *_, last = snapshots
         generated.append(last.generated)
         iterations.append(last.steps)
-        log(f"{'weighted' if weighted else 'plain'} completion: {start + len(last.generated)}"
+        log(f"{'weighted' if weighted else 'plain'} completion: {rows.start + len(last.generated)}"
             f"/{len(images)} faces, mean final loss {last.loss.mean():.2f}, iterations per "
             f"face {np.median(last.steps):g} (median), {time.perf_counter() - started:.1f} s")
     return np.concatenate(generated), np.concatenate(iterations), time.perf_counter() - started
@@ -194,16 +191,17 @@ def evaluate(args, log=print) -> dict:
     if missing or not paths:
         raise CompletionError("no such face: " + ", ".join(missing) if missing else "no faces given")
 
-    model = prefix = step = start = None
+    searcher = prefix = step = None
     size, channels = None, 3
     if set(methods) & set(OURS):
-        import checkpoints
-        import encoder as learned
-        model, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision)
-        step = checkpoints.read_step(prefix)
-        size, channels = model.arch.image_size, model.arch.c_dim
+        # TensorFlow loads here, only for our methods: --help and the baselines run without it.
+        import completion_job
+
+        searcher = completion_job.load_model(args.checkpointDir, args.precision, log)
+        prefix, step = searcher.prefix, searcher.step
+        size, channels = searcher.arch.image_size, searcher.arch.c_dim
         log(f"Loaded {prefix} (step {step})")
-        start = learned.for_search(args.start, args.checkpointDir, model.arch, log)
+        searcher = searcher.starting(args.start, log)
     else:
         size = utils.load_rgb(paths[0]).shape[0]
     images = faces.read_faces(paths, size, channels, warn=log)          # (N, S, S, C) [-1, 1]
@@ -211,7 +209,7 @@ def evaluate(args, log=print) -> dict:
     face_masks = make_masks(args, len(paths), size)
     holes = face_masks[..., 0] < 0.5
 
-    results, searches = fill_holes(methods, model, images, face_masks, args, log, start)
+    results, searches = fill_holes(methods, searcher, images, face_masks, args, log)
     identities = {} if args.noIdentity else identity_distances(images, face_masks, results, log)
     rows = []
     for method in methods:
@@ -237,9 +235,9 @@ def evaluate(args, log=print) -> dict:
     return summary
 
 
-def fill_holes(methods, model, images, face_masks, args, log=print, encoder=None) -> dict:
-    """{method: its results (N, S, S, C) uint8} for every method of ``methods``; ``encoder``:
-    where our searches start (:func:`complete_faces`)."""
+def fill_holes(methods, searcher, images, face_masks, args, log=print) -> dict:
+    """{method: its results (N, S, S, C) uint8} for every method of ``methods``; ``searcher``:
+    the model of our methods (:func:`complete_faces`), None without them."""
     truths = utils.from_model(images)
     results = {}
     searches = {}
@@ -247,8 +245,8 @@ def fill_holes(methods, model, images, face_masks, args, log=print, encoder=None
         wanted = [m for m in methods if m in OURS and ("weighted" in m) == weighted]
         if not wanted:
             continue
-        generated, iterations, seconds = complete_faces(model, images, face_masks, args,
-                                                        weighted, log, encoder)
+        generated, iterations, seconds = complete_faces(searcher, images, face_masks, args,
+                                                        weighted, log)
         searches[weighted] = {"iterations": iterations, "seconds": seconds}
         for method in wanted:
             final = outputs.final_completion(images, generated, face_masks,

@@ -9,6 +9,8 @@
   ``a.png``) gets ``-2``, ``-3``, ... in input order (:func:`utils.unique_output_names`).
   ``completed/images/index.csv`` maps every input path to its file.
 * ``outDir/completion.gif``: the completed grid at every ``--outInterval``.
+* :func:`figure`: tiles in rows and columns, scaled up (the demo's ``demo.png``, the web
+  page's row of the aligned face).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import utils
 PER_IMAGE_DIR = os.path.join("completed", "images")
 GIF_FRAME_MS = 200
 GIF_LAST_FRAME_MS = 1500
+SCALE = 3                    # nearest-neighbour scale of a figure's tiles (:func:`figure`)
+GAP = 6                      # white pixels between them
 
 
 def composite(images: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -79,3 +83,19 @@ class GifRecorder:
         durations = [GIF_FRAME_MS] * (len(frames) - 1) + [GIF_LAST_FRAME_MS]
         frames[0].save(self.path, save_all=True, append_images=frames[1:], duration=durations,
                        loop=0, optimize=False)
+
+
+def figure(columns: list[np.ndarray], scale: int = SCALE, gap: int = GAP) -> np.ndarray:
+    """uint8 RGB: row i, column j shows ``columns[j][i]`` ([-1, 1], (S, S, C)) scaled ``scale``
+    times (nearest), ``gap`` white pixels apart."""
+    tiles = utils.from_model(np.stack(columns, axis=1))          # (rows, cols, S, S, C)
+    if tiles.shape[-1] == 1:
+        tiles = np.repeat(tiles, 3, axis=-1)
+    tiles = tiles.repeat(scale, axis=2).repeat(scale, axis=3)
+    rows, cols, side = tiles.shape[:3]
+    step = side + gap
+    canvas = np.full((rows * step - gap, cols * step - gap, 3), 255, np.uint8)
+    for row in range(rows):
+        for col in range(cols):
+            canvas[row * step:row * step + side, col * step:col * step + side] = tiles[row, col]
+    return canvas

@@ -43,7 +43,6 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import complete  # noqa: E402
-import demo  # noqa: E402
 import faces  # noqa: E402
 import flags  # noqa: E402
 import masks  # noqa: E402
@@ -404,7 +403,7 @@ def live_outputs(run: Run, edit_transform: np.ndarray):
     """The outputs while the search runs: the row, the status and the photo at the editor's size."""
     generated = run.snapshot.generated
     completed = outputs.composite(run.images, generated, run.mask)
-    row = demo.figure([run.images * run.mask, generated, completed], scale=ROW_SCALE)
+    row = outputs.figure([run.images * run.mask, generated, completed], scale=ROW_SCALE)
     live_face = utils.from_model(completed[0])
     if live_face.shape[2] == 1:
         live_face = np.repeat(live_face, 3, axis=2)
@@ -436,7 +435,7 @@ def finish(run: Run, stopped: bool):
     face_rgb = utils.from_model(final[0])
     if face_rgb.shape[2] == 1:
         face_rgb = np.repeat(face_rgb, 3, axis=2)
-    row = demo.figure([run.images * run.mask, generated, completed, blended], scale=ROW_SCALE)
+    row = outputs.figure([run.images * run.mask, generated, completed, blended], scale=ROW_SCALE)
     pasted = photo_masks.paste_back(run.photo.rgb, face_rgb, run.mask[0], run.face.transform,
                                     run.hole)
     stem = os.path.splitext(run.photo.name)[0] or "photo"

@@ -242,12 +242,14 @@ def test_help_does_not_load_tensorflow():
 
 def test_options_are_resolved_once_into_a_frozen_object(aligned16):
     import dataclasses
+
+    import completion_job
     image, other = (str(path) for path in sorted(aligned16.iterdir())[:2])
     args = complete.build_parser().parse_args(["--approach", "adam", "--precision", "float32",
                                                "--shard", "0/2", image, other, image + "*"])
     given = dict(vars(args))
     lines = []
-    options = complete.resolve(args, log=lines.append)
+    options = completion_job.resolve(args, log=lines.append)
     assert vars(args) == given                                  # args are not changed
     assert (options.lr, options.precision, options.imgs) == (0.03, "float32", (image,))
     assert lines == ["Precision: float32 (as asked)"]

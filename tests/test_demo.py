@@ -189,4 +189,4 @@ def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path,
     assert _demo(trained_run, tmp_path / "n", "--nIter", 0, str(face)) == 0
     options = json.loads((tmp_path / "n" / "options.json").read_text())
     assert (options["approach"], options["lr"]) == ("momentum", 1.0)
-    assert demo.build_parser().parse_args([]).nIter == 300
+    assert complete.build_parser(demo=True).parse_args([]).nIter == 300

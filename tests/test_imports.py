@@ -1,0 +1,96 @@
+"""The project's modules import each other without cycles.
+
+Reads the source of every module at the root, in align/ and in data/ (ast, nothing is
+imported or run) and builds the graph of their imports of each other, imports inside
+functions included: a cycle there is one too, only deferred. Standard library only.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("", "align", "data")
+
+
+def project_modules() -> dict[str, Path]:
+    """{dotted module name: its file} (links, such as train-dcgan.py, left out)."""
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).glob("*.py")):
+            if path.is_symlink():
+                continue
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def imported_names(node: ast.AST, package: str) -> list[str]:
+    """The dotted names an import statement may load: ``from a import b`` may load ``a``
+    or the module ``a.b``; ``package`` resolves relative imports."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".") if package else []
+        parts = parts[:len(parts) - node.level + 1]
+        base = ".".join(parts + ([base] if base else []))
+    return [base] + [f"{base}.{alias.name}" for alias in node.names]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module: the project modules it imports anywhere in its file}."""
+    modules = project_modules()
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported.update(n for n in imported_names(node, package) if n in modules)
+        imported.discard(name)
+        graph[name] = imported
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path [a, b, ..., a], or None (depth-first search, no recursion)."""
+    state = {}                                  # absent: new; 1: on the path; 2: done
+    for root in sorted(graph):
+        if root in state:
+            continue
+        path, branches = [root], [iter(sorted(graph[root]))]
+        state[root] = 1
+        while path:
+            child = next(branches[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                branches.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif child not in state:
+                state[child] = 1
+                path.append(child)
+                branches.append(iter(sorted(graph[child])))
+    return None
+
+
+def test_the_graph_is_read():
+    graph = import_graph()
+    assert {"complete", "completion", "align.core", "data.prepare"} <= set(graph)
+    assert "completion" in graph["completion_job"]          # a top-level import
+    assert "completion_job" in graph["complete"]            # one inside a function
+    assert "align.cli" in graph["data.prepare"]             # from align import cli
+
+
+def test_find_cycle_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, ("these modules import each other in a cycle: " + " -> ".join(cycle)
+                           + "; move what both need into a module that neither imports")
