@@ -3,7 +3,8 @@
 complete.py runs it on the images it is given, and the demo (:mod:`demo`) on its photo
 under its mask set. Each step is one function:
 
-* :func:`resolve` turns complete.py's parsed flags into one frozen :class:`Options`;
+* :func:`resolve` turns complete.py's parsed flags into one frozen :class:`Options`
+  (the search's settings: :func:`completion_flags.search_config`);
 * :func:`load_inputs` reads the images (or aligns photos, :mod:`faces`) and builds their
   masks (:mod:`masks`, :mod:`mask_files`) into :class:`Inputs`;
 * :func:`search` completes them batch by batch (:func:`completion.complete`) and writes
@@ -28,9 +29,9 @@ import numpy as np
 from tqdm import tqdm
 
 import checkpoints
+import completion_flags
 import encoder as learned
 import faces
-import flags
 import mask_files
 import masks
 import outputs
@@ -101,16 +102,6 @@ class Options:
             return os.path.join(self.outDir, f"shard_{self.shard[0]}_of_{self.shard[1]}")
         return self.outDir
 
-    def search_config(self):
-        """The search's settings (:class:`completion.CompletionConfig`)."""
-        return CompletionConfig(
-            approach=self.approach, lr=self.lr, momentum=self.momentum, beta1=self.beta1,
-            beta2=self.beta2, eps=self.eps, hmc_beta=self.hmcBeta, hmc_eps=self.hmcEps,
-            hmc_L=self.hmcL, hmc_anneal=self.hmcAnneal, lam=self.lam, n_iter=self.nIter,
-            out_interval=self.outInterval, normalize=not self.sumLoss,
-            feature_iter=self.featureIter, feature_lr=self.featureLr,
-            stop_tol=self.stopTol, stop_window=self.stopWindow)
-
 
 def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None) -> Options:
     """Check the flags together and resolve every option once (see :class:`Options`).
@@ -138,7 +129,7 @@ def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None
     missing = [path for path in paths if images is None and not os.path.exists(path)]
     if missing:
         raise CompletionError("no such file: " + ", ".join(missing))
-    lr = flags.DEFAULT_LR[args.approach] if args.lr is None else args.lr
+    lr = completion_flags.search_config(args).lr          # the approach's unless given
     return Options(**(vars(args) | {"precision": chosen, "lr": lr, "imgs": tuple(paths)}))
 
 
@@ -367,7 +358,7 @@ def search(searcher: Searcher, inputs: Inputs, options: Options, log=print) -> n
     """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
     goes, with a progress bar over the iterations; return every image's final G(z)
     (N, S, S, C)."""
-    config = options.search_config()
+    config = completion_flags.search_config(options)
     count = -(-len(inputs.images) // options.batchSize)
     generated = []
     with tqdm(total=count * config.total_iter, unit="it", desc="Completing",

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 import blending
+import completion_flags
 import faces
 import flags
 import masks
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Complete masked ground-truth faces and report PSNR/SSIM (whole image and "
                     "hole) of the DCGAN completion and of OpenCV's Telea and Navier-Stokes "
-                    "inpainting.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "inpainting.", formatter_class=flags.DefaultsHelpFormatter)
     add = parser.add_argument
     add("faces", nargs="+", metavar="FACE", help="Aligned ground-truth faces: files, globs, folders")
     add("--limit", type=flags.positive_int, default=None, help="Use the first N faces only")
@@ -71,35 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Comma-separated methods out of {', '.join(METHODS)}")
     add("--checkpointDir", default="checkpoint", help="The trained model (only needed for the ours* methods)")
     add("--outDir", default="evaluation", help="Where the CSV, JSON and example grid go")
-    add("--maskType", choices=[m for m in masks.MASK_TYPES if m not in ("lowres", "full")],
-        default="center",
-        help="Which pixels are missing")
-    add("--centerScale", type=flags.center_scale, default=0.25, help="center mask scale")
-    add("--fractionMasked", type=flags.unit_interval, default=0.2,
-        help="random mask: probability that a pixel is missing")
-    add("--halfSide", choices=masks.HALF_SIDES, default="left", help="half mask: missing half")
-    add("--patternFraction", type=flags.unit_interval, default=0.25,
-        help="pattern mask: share of missing pixels")
-    add("--approach", choices=("momentum", "adam", "hmc"), default="momentum", help="Search")
-    add("--lr", type=flags.positive_float, default=None,
-        help="Step size (default: complete.py's for the --approach)")
-    add("--lam", type=flags.nonnegative_float, default=0.1, help="Weight of the perceptual loss")
-    add("--sumLoss", action="store_true",
-        help="momentum: step on the summed loss, the blog's scale (see complete.py --help)")
-    add("--nIter", type=flags.nonnegative_int, default=1000, help="Iterations of the search")
-    add("--featureIter", type=flags.nonnegative_int, default=flags.DEFAULT_FEATURE_ITER,
-        help="Iterations of the feature search after the z search (complete.py's; 0: none)")
-    add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
-        help="Momentum step size of the feature search (complete.py's --featureLr)")
-    add("--stopTol", type=flags.nonnegative_float, default=flags.DEFAULT_STOP_TOL,
-        help="Stop each face's search when its hole changes by less than this many grey "
-             "levels over --stopWindow iterations (complete.py's; 0: every iteration runs)")
-    add("--stopWindow", type=flags.positive_int, default=flags.DEFAULT_STOP_WINDOW,
-        help="Iterations between the checks of --stopTol (complete.py's)")
-    add("--start", choices=flags.STARTS, default=flags.DEFAULT_START, help=flags.START_HELP)
-    add("--nRestarts", type=flags.positive_int, default=1,
-        help="Random starts per face; each keeps the one with the lowest final loss "
-             "(complete.py's --nRestarts)")
+    completion_flags.add_mask_flags(
+        parser, mask_types=[m for m in masks.MASK_TYPES if m not in ("lowres", "full")])
+    completion_flags.add_search_flags(parser)
     add("--weightWindow", type=flags.positive_int, default=7,
         help="Window of the importance weights (ours_weighted)")
     add("--batchSize", type=flags.positive_int, default=64, help="Faces completed at once")
@@ -149,13 +124,7 @@ def complete_faces(searcher, images, face_masks, args, weighted: bool, log=print
     face's iterations (N,) and the search's wall time in seconds (the encoder's pass
     included). ``searcher``: the model and where its searches start
     (:class:`completion_job.Searcher`)."""
-    from completion import CompletionConfig
-
-    config = CompletionConfig(approach=args.approach, lr=args.lr, lam=args.lam,
-                              n_iter=args.nIter, feature_iter=args.featureIter,
-                              feature_lr=args.featureLr, out_interval=complete_chunk(args),
-                              normalize=not args.sumLoss, stop_tol=args.stopTol,
-                              stop_window=args.stopWindow)
+    config = completion_flags.search_config(args, outInterval=complete_chunk(args))
     generated, iterations = [], []
     started = time.perf_counter()
     for _, rows, snapshots in searcher.batches(images, face_masks, config, args.seed,

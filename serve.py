@@ -19,8 +19,8 @@ iterations, and pastes the completed face back into the photo at full size:
   landmarks, the aligned face and the pasted photo use the full photo.
 
 Flags: ``--port``, ``--host``, ``--checkpointDir`` and the search and mask
-defaults of ``complete.py`` (the same flags, parsed by the same code), which
-become the page's initial values. Nothing leaves the machine: the page is served
+defaults of ``complete.py`` (the same flags, declared by the same code:
+:mod:`completion_flags`), which become the page's initial values. Nothing leaves the machine: the page is served
 on the loopback address by default, Gradio's analytics are off, there is no share
 link and the theme uses the system's fonts (no font CDN).
 """
@@ -42,7 +42,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import complete  # noqa: E402
+import completion_flags  # noqa: E402
 import faces  # noqa: E402
 import flags  # noqa: E402
 import masks  # noqa: E402
@@ -51,6 +51,7 @@ import photo_masks  # noqa: E402
 import precision  # noqa: E402
 import quiet  # noqa: E402
 import utils  # noqa: E402
+from completion_config import default_lr  # noqa: E402
 from errors import UserError  # noqa: E402
 
 DETECT_SIDE = 1024      # dlib's detector sees the photo downscaled to at most this (longer side)
@@ -59,12 +60,6 @@ FACE_TILE = 160         # the faces found, shown this large
 ROW_SCALE = 3           # the aligned-face row's tiles, scaled (nearest) this many times
 BRUSH = "brush on the photo"
 MASK_CHOICES = (BRUSH,) + masks.MASK_TYPES
-# complete.py's flags that set the page's initial values (same names, types, help, defaults).
-SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",
-                "hmcL", "hmcAnneal", "nIter", "featureIter", "featureLr", "stopTol", "stopWindow",
-                "start", "lam", "sumLoss", "outInterval", "maskType",
-                "centerScale", "fractionMasked", "halfSide", "patternFraction", "weighted",
-                "weightWindow", "blend", "nRestarts", "seed", "precision", "verbose")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,16 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Folder of the trained model's checkpoint (the page can change it)")
     search = parser.add_argument_group("search and mask defaults (as complete.py; the page's "
                                        "initial values)")
-    for action in complete.build_parser()._actions:       # the very same flags as complete.py
-        if action.dest in SEARCH_FLAGS:
-            search._add_action(action)
+    completion_flags.add_search_flags(search)         # the very same flags as complete.py's
+    completion_flags.add_mask_flags(search)
+    completion_flags.add_run_flags(search)
     parser.set_defaults(maskType=BRUSH)      # the page's mask is brushed unless --maskType
     return parser
 
 
 def resolve_defaults(args) -> argparse.Namespace:
     """complete.py's step size for the approach when ``--lr`` is not given."""
-    args.lr = flags.DEFAULT_LR[args.approach] if args.lr is None else args.lr
+    args.lr = completion_flags.search_config(args).lr
     return args
 
 
@@ -353,17 +348,11 @@ def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None):
     settings the page does not show come from the command line (``args``). An empty ``lr``
     is the approach's default, an empty ``stop_tol`` the command line's; a value out of
     range raises ValueError."""
-    from completion import CompletionConfig
-
-    return CompletionConfig(
-        approach=approach, lr=float(lr) if lr not in (None, "") else None,
-        momentum=args.momentum, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
-        hmc_beta=args.hmcBeta, hmc_eps=args.hmcEps, hmc_L=args.hmcL,
-        hmc_anneal=args.hmcAnneal, lam=float(lam), n_iter=int(n_iter),
-        out_interval=int(out_interval), normalize=not args.sumLoss,
-        feature_iter=args.featureIter, feature_lr=args.featureLr,
-        stop_tol=args.stopTol if stop_tol in (None, "") else float(stop_tol),
-        stop_window=args.stopWindow)
+    page = {"approach": approach, "lr": float(lr) if lr not in (None, "") else None,
+            "lam": float(lam), "nIter": int(n_iter), "outInterval": int(out_interval)}
+    if stop_tol not in (None, ""):
+        page["stopTol"] = float(stop_tol)
+    return completion_flags.search_config(args, **page)
 
 
 # ------------------------------------------------------------- what the events show
@@ -515,7 +504,7 @@ class Handlers:
 
     # ---- search options
     def on_approach(self, approach):
-        return flags.DEFAULT_LR[approach]
+        return default_lr(approach)
 
     # ---- completion
     def on_complete(self, photo, editor, face_choice, mask_choice, center_scale, fraction,

@@ -1,8 +1,10 @@
-"""The project's modules import each other without cycles.
+"""The project's modules import each other without cycles, and none imports a driver.
 
 Reads the source of every module at the root, in align/ and in data/ (ast, nothing is
 imported or run) and builds the graph of their imports of each other, imports inside
-functions included: a cycle there is one too, only deferred. Standard library only.
+functions included: a cycle there is one too, only deferred. A driver (a script with an
+``if __name__ == "__main__":`` block: complete.py, serve.py, ...) is a caller: what another
+module needs from it belongs in a library module. Standard library only.
 """
 from __future__ import annotations
 
@@ -94,3 +96,24 @@ def test_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert cycle is None, ("these modules import each other in a cycle: " + " -> ".join(cycle)
                            + "; move what both need into a module that neither imports")
+
+
+def drivers() -> set[str]:
+    """The modules that are scripts: they run ``main()`` under ``__name__ == "__main__"``."""
+    found = set()
+    for name, path in project_modules().items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+                    and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"):
+                found.add(name)
+    return found
+
+
+def test_no_module_imports_a_driver():
+    scripts = drivers()
+    assert {"complete", "serve", "evaluate", "train_dcgan", "data.prepare"} <= scripts
+    assert "demo" not in scripts and "completion_job" not in scripts
+    importers = {name: sorted(imported & scripts) for name, imported in import_graph().items()
+                 if imported & scripts}
+    assert importers == {}, f"these modules import a driver (module: drivers): {importers}"
+

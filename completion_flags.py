@@ -1,0 +1,133 @@
+"""The completion flags that complete.py, serve.py and evaluate.py share, and their meaning.
+
+Each flag is declared once here, with its type, default and help:
+
+* :func:`add_search_flags`: the search (complete.py, serve.py, evaluate.py), every field
+  of :class:`completion_config.CompletionConfig` and ``--start``, ``--nRestarts``;
+* :func:`add_mask_flags`: the mask types and their parameters (the same three);
+* :func:`add_run_flags`: the loss weights, blending, snapshots, seed, precision and
+  log lines of a completion (complete.py, serve.py);
+
+and :func:`search_config` turns parsed flags into the search's settings, the one mapping
+from flag names to :class:`CompletionConfig`'s fields. Importing this module does not
+import TensorFlow, so ``--help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+
+import flags
+import masks
+import precision
+from completion_config import APPROACHES, CompletionConfig
+
+
+def _help(text: str, notes: dict | None, name: str) -> str:
+    """``text``, and the caller's note on the flag ``name`` (e.g. the demo's default)."""
+    note = (notes or {}).get(name)
+    return f"{text} ({note})" if note else text
+
+
+def add_search_flags(parser, notes: dict | None = None) -> None:
+    """The search's flags on ``parser`` (a parser or an argument group); ``notes``: flag
+    name -> a note added to its help."""
+    add = parser.add_argument
+    add("--approach", choices=APPROACHES, default="momentum",
+        help="Search over z: projected gradient descent with momentum (the blog's), Adam, or "
+             "Hamiltonian Monte Carlo")
+    add("--lr", type=flags.positive_float, default=None,
+        help="Step size (default: the --approach's: " + ", ".join(
+            f"{lr:g} for {approach}" for approach, lr in flags.DEFAULT_LR.items() if lr)
+        + "; momentum's is on the loss per known value, see --sumLoss)")
+    add("--momentum", type=flags.open_unit_interval, default=0.9, help="Momentum (momentum)")
+    add("--beta1", type=flags.open_unit_interval, default=0.9, help="Adam beta1")
+    add("--beta2", type=flags.open_unit_interval, default=0.999, help="Adam beta2")
+    add("--eps", type=flags.positive_float, default=1e-8, help="Adam epsilon")
+    add("--hmcBeta", type=flags.positive_float, default=0.2, help="HMC inverse temperature")
+    add("--hmcEps", type=flags.positive_float, default=0.001, help="HMC leapfrog step size")
+    add("--hmcL", type=flags.positive_int, default=100, help="HMC leapfrog steps per iteration")
+    add("--hmcAnneal", type=flags.positive_float, default=1.0,
+        help="Multiply hmcBeta by this after every iteration")
+    add("--nIter", type=flags.nonnegative_int, default=1000,
+        help=_help("Iterations of the search", notes, "nIter"))
+    add("--featureIter", type=flags.nonnegative_int, default=flags.DEFAULT_FEATURE_ITER,
+        help="Then this many iterations of the feature search: G's first feature map, started "
+             "from the z found, searched with the same loss and the momentum step (docs/DESIGN.md, "
+             "'The feature search'); 0: the blog's search over z only")
+    add("--featureLr", type=flags.positive_float, default=flags.DEFAULT_FEATURE_LR,
+        help="Momentum step size of the feature search, on the loss per known value")
+    add("--stopTol", type=flags.nonnegative_float, default=flags.DEFAULT_STOP_TOL,
+        help="Stop each image's search (each phase) once its fill has stopped changing: when "
+             "the hole's mean change over --stopWindow iterations is below this many grey "
+             "levels (0-255). --nIter and --featureIter are then the most each phase runs; "
+             "0: every iteration runs")
+    add("--stopWindow", type=flags.positive_int, default=flags.DEFAULT_STOP_WINDOW,
+        help="Iterations between the checks of --stopTol")
+    add("--start", choices=flags.STARTS, default=flags.DEFAULT_START, help=flags.START_HELP)
+    add("--lam", type=flags.nonnegative_float, default=0.1,
+        help="Weight of the perceptual loss -log D(G(z)) against the contextual L1 loss")
+    add("--sumLoss", action="store_true",
+        help="momentum: step on the gradient of the summed loss, the blog's scale, instead of "
+             "the loss per known value (about 9,000 times smaller for the centre hole; then "
+             "pass an lr of about 1e-5)")
+    add("--nRestarts", type=flags.positive_int, default=1,
+        help="Random starts per image; each image keeps the one with the lowest final loss")
+
+
+def add_mask_flags(parser, mask_types=masks.MASK_TYPES, notes: dict | None = None) -> None:
+    """The mask flags on ``parser``: ``--maskType`` (one of ``mask_types``) and the
+    parameters of the types; ``notes`` as for :func:`add_search_flags`."""
+    add = parser.add_argument
+    add("--maskType", choices=mask_types, default="center",
+        help=_help("Which pixels are missing", notes, "maskType"))
+    add("--centerScale", type=flags.center_scale, default=0.25,
+        help="center mask: the hole spans rows/columns imgSize*scale to imgSize*(1-scale)")
+    add("--fractionMasked", type=flags.unit_interval, default=0.2,
+        help=_help("random mask: probability that a pixel is missing", notes,
+                   "fractionMasked"))
+    add("--halfSide", choices=masks.HALF_SIDES, default="left",
+        help=_help("half mask: which half is missing", notes, "halfSide"))
+    add("--patternFraction", type=flags.unit_interval, default=0.25,
+        help="pattern mask: share of missing pixels (the paper's random pattern: about 25%%)")
+
+
+def add_run_flags(parser) -> None:
+    """The flags of how a completion runs beyond the search: the loss weights, blending,
+    snapshots, seed, precision and log lines."""
+    add = parser.add_argument
+    add("--weighted", action=argparse.BooleanOptionalAction, default=True,
+        help="The paper's importance-weighted contextual loss: a known pixel weighs the "
+             "fraction of missing pixels in the --weightWindow square around it "
+             "(--no-weighted: every known pixel weighs 1, the blog's loss)")
+    add("--weightWindow", type=flags.positive_int, default=7,
+        help="Window (odd) of the importance weights of --weighted")
+    add("--blend", action=argparse.BooleanOptionalAction, default=True,
+        help="Poisson-blend G(z) into the hole for the final per-image completions "
+             "(known pixels unchanged, G(z)'s gradients kept in the hole; --no-blend: "
+             "G(z) pasted as it is, the blog's)")
+    add("--outInterval", type=flags.positive_int, default=50,
+        help="Write G(z) and the completion every this many iterations")
+    add("--seed", type=flags.seed, default=None,
+        help="Seed for z and random masks (default: a random seed)")
+    add("--precision", choices=precision.CHOICES, default="auto",
+        help=f"Compute precision of G and D: {precision.AUTO_HELP} (z, gradients and the "
+             "loss stay float32; options.json records the precision used)")
+    add("--verbose", action="store_true", help=flags.VERBOSE_HELP)
+
+
+def search_config(args, **values) -> CompletionConfig:
+    """The search's settings from the flags of :func:`add_search_flags` and ``--outInterval``
+    in ``args`` (parsed flags, or any object with them as attributes:
+    :class:`completion_job.Options`); ``values`` (by flag name) replace some of them: the
+    web page's inputs, evaluate.py's chunk. ``lr`` None is the approach's default. A value
+    out of range raises ValueError."""
+    def flag(name):
+        return values[name] if name in values else getattr(args, name)
+
+    return CompletionConfig(
+        approach=flag("approach"), lr=flag("lr"), momentum=flag("momentum"),
+        beta1=flag("beta1"), beta2=flag("beta2"), eps=flag("eps"), hmc_beta=flag("hmcBeta"),
+        hmc_eps=flag("hmcEps"), hmc_L=flag("hmcL"), hmc_anneal=flag("hmcAnneal"),
+        lam=flag("lam"), n_iter=flag("nIter"), out_interval=flag("outInterval"),
+        normalize=not flag("sumLoss"), feature_iter=flag("featureIter"),
+        feature_lr=flag("featureLr"), stop_tol=flag("stopTol"), stop_window=flag("stopWindow"))
