@@ -55,7 +55,8 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
     add("--imgSize", type=flags.image_size, default=None,
         help="Image size; default: the checkpoint's (64 for the original model). Inputs of "
              "another size are centre-cropped and resized, with a warning")
-    add("--checkpointDir", default="checkpoint", help="Folder of the trained model's checkpoint")
+    add("--checkpointDir", default=defaults.DEFAULT_CHECKPOINT_DIR,
+        help="Folder of the trained model's checkpoint")
     add("--outDir", default="completions", help="Folder for the outputs")
     completion_flags.add_mask_flags(parser, notes=demo_notes)
     add("--maskFile", default=None,

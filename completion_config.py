@@ -8,44 +8,46 @@ from __future__ import annotations
 
 import dataclasses
 
-from flags import DEFAULT_FEATURE_LR, DEFAULT_LR
+import defaults
 
 APPROACHES = ("momentum", "adam", "hmc")
 
 
 def default_lr(approach: str) -> float:
     """The default step size of ``approach`` (measured on held-out faces, docs/EXPERIMENTS.md)."""
-    return DEFAULT_LR[approach]
+    return defaults.DEFAULT_LR[approach]
 
 
 @dataclasses.dataclass(frozen=True)
 class CompletionConfig:
-    """The search's settings; ``lr`` None means the approach's :func:`default_lr`."""
-    approach: str = "momentum"
+    """The search's settings; ``lr`` None means the approach's :func:`default_lr`. The
+    defaults are complete.py's (:mod:`defaults`): with no arguments, the search a
+    command runs with no flags."""
+    approach: str = defaults.DEFAULT_APPROACH
     lr: float | None = None
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    hmc_beta: float = 0.2
-    hmc_eps: float = 0.001
-    hmc_L: int = 100
-    hmc_anneal: float = 1.0
-    lam: float = 0.1
-    n_iter: int = 1000
-    out_interval: int = 50    # iterations per compiled call, and between snapshots
+    momentum: float = defaults.DEFAULT_MOMENTUM
+    beta1: float = defaults.DEFAULT_ADAM_BETA1
+    beta2: float = defaults.DEFAULT_ADAM_BETA2
+    eps: float = defaults.DEFAULT_ADAM_EPS
+    hmc_beta: float = defaults.DEFAULT_HMC_BETA
+    hmc_eps: float = defaults.DEFAULT_HMC_EPS
+    hmc_L: int = defaults.DEFAULT_HMC_L
+    hmc_anneal: float = defaults.DEFAULT_HMC_ANNEAL
+    lam: float = defaults.DEFAULT_LAM
+    n_iter: int = defaults.DEFAULT_N_ITER
+    out_interval: int = defaults.DEFAULT_OUT_INTERVAL   # iterations per compiled call and
+                                                        # between snapshots
     normalize: bool = True    # momentum: step on the loss per known value (completion.py)
-    # Then this many iterations of the feature search on G's first feature map (0 here:
-    # the blog's search over z only; the drivers' default is flags.DEFAULT_FEATURE_ITER),
-    # with this momentum step on the loss per known value.
-    feature_iter: int = 0
-    feature_lr: float = DEFAULT_FEATURE_LR
+    # Then at most this many iterations of the feature search on G's first feature map
+    # (0: the blog's search over z only), with this momentum step on the loss per known value.
+    feature_iter: int = defaults.DEFAULT_FEATURE_ITER
+    feature_lr: float = defaults.DEFAULT_FEATURE_LR
     # Stop each image's search (each phase) once its fill has stopped changing: every
     # ``stop_window`` iterations, the mean absolute change of G(z) over the image's hole
     # since the last check, in 8-bit grey levels (0-255); below ``stop_tol`` the image
     # stops. 0: every iteration runs (n_iter and feature_iter are then exact counts).
-    stop_tol: float = 0.0
-    stop_window: int = 10
+    stop_tol: float = defaults.DEFAULT_STOP_TOL
+    stop_window: int = defaults.DEFAULT_STOP_WINDOW
 
     def __post_init__(self):
         if self.approach not in APPROACHES:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 import checkpoints
 import completion_flags
+import defaults
 import encoder as learned
 import faces
 import mask_files
@@ -220,7 +221,7 @@ class Searcher:
             self, encoder=learned.for_search(start, self.checkpoint_dir, self.arch, log))
 
     def search(self, images, loss_mask, config: CompletionConfig, random: SearchRandom, *,
-               restarts: int = 1, hole=None, z=None, lowres_mask=None):
+               restarts: int = defaults.DEFAULT_RESTARTS, hole=None, z=None, lowres_mask=None):
         """The snapshots of one batch's search: from one z per image (``z``, or random), or
         the best of ``restarts`` (:mod:`completion`; the first from ``z``); ``hole`` (1 =
         missing) is where early stopping watches the fill; ``lowres_mask`` (S/8, S/8, 1)."""
@@ -232,8 +233,8 @@ class Searcher:
         return complete(*batch, config=config, seed=random, hole=hole, z=z)
 
     def batches(self, images, face_masks, config: CompletionConfig, seed, *, batch_size: int,
-                restarts: int = 1, weighted: bool = True, weight_window: int = 7,
-                lowres_mask=None):
+                restarts: int = defaults.DEFAULT_RESTARTS, weighted: bool = True,
+                weight_window: int = defaults.DEFAULT_WEIGHT_WINDOW, lowres_mask=None):
         """``(index, rows, snapshots)`` for each batch of ``batch_size`` images in turn, its
         snapshots to be read before the next batch's: ``images`` (N, S, S, C), their
         ``face_masks`` (1 or N, S, S, 1; 1 = known), searched on the importance-weighted

@@ -1,11 +1,89 @@
-"""Defaults shared by the library and the command lines, each written once.
+"""Every default that the library and the command lines share, written once.
 
-Plain values, no imports: :mod:`flags` (and so every ``--help``) reads them without
-loading TensorFlow, and the library's own defaults are these same values.
+The library's own defaults (:class:`completion_config.CompletionConfig`,
+:func:`masks.make_mask`, :class:`model.Architecture`, :class:`training.TrainConfig`,
+:class:`train_step.TrainStep`) and the flags' (:mod:`completion_flags`, train_dcgan.py)
+are these values, so a library call with no arguments does what the command does with
+no flags. Plain values and the random seed, nothing heavy imported: :mod:`flags` (and so
+every ``--help``) reads them without loading TensorFlow. :mod:`flags` still offers the
+``DEFAULT_*`` names it had.
 """
+import secrets
+
+# ---------------------------------------------------------------------- the search
+# The search over z (completion.py; complete.py, serve.py and evaluate.py's flags).
+DEFAULT_APPROACH = "momentum"
+# Default step size of each completion search, measured on held-out faces (docs/EXPERIMENTS.md,
+# "Choosing the search"). Momentum's is on the loss per known value (completion.py's
+# ``normalize``); Adam is scale-free; HMC steps by --hmcEps and ignores --lr.
+DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
+DEFAULT_MOMENTUM = 0.9
+DEFAULT_ADAM_BETA1 = 0.9
+DEFAULT_ADAM_BETA2 = 0.999
+DEFAULT_ADAM_EPS = 1e-8
+DEFAULT_HMC_BETA = 0.2
+DEFAULT_HMC_EPS = 0.001
+DEFAULT_HMC_L = 100
+DEFAULT_HMC_ANNEAL = 1.0
+DEFAULT_LAM = 0.1                # weight of the perceptual loss (the original's, on the L1 sum)
+DEFAULT_N_ITER = 1000            # iterations of the z search (at most, with early stopping)
+DEFAULT_OUT_INTERVAL = 50        # iterations between snapshots (and per compiled call)
+# The feature search that follows the z search (completion.py, docs/DESIGN.md "The feature
+# search"): its iterations and its momentum step size, measured on held-out faces.
+DEFAULT_FEATURE_ITER = 200
+DEFAULT_FEATURE_LR = 30.0
+# Early stopping (completion.py's stop_tol, stop_window): each image's search ends when
+# the mean change of its hole over this many iterations is below this many grey levels
+# (0-255), measured on held-out faces (docs/COMPLETION_SPEED.md).
+DEFAULT_STOP_TOL = 0.5
+DEFAULT_STOP_WINDOW = 10
+# Where the search starts (encoder.for_search): auto is the encoder stored with the model
+# when there is one for it, else uniform noise.
+DEFAULT_START = "auto"
+DEFAULT_RESTARTS = 1             # random starts per image (--nRestarts)
+
+# ------------------------------------------------------------------------ the masks
+DEFAULT_MASK_TYPE = "center"
+DEFAULT_CENTER_SCALE = 0.25      # the centre hole spans size*scale to size*(1-scale)
+DEFAULT_FRACTION_MASKED = 0.2    # random mask: the original's hard-coded share
+DEFAULT_HALF_SIDE = "left"
+DEFAULT_PATTERN_FRACTION = 0.25  # the paper's random pattern: about 25% missing
+DEFAULT_WEIGHT_WINDOW = 7        # the paper's importance weights: a 7x7 window
 
 # complete.py's flags the demo (no images given, :mod:`demo`) sets otherwise. nIter: the
 # default search has converged by then on held-out faces (docs/EXPERIMENTS.md, "Choosing the
 # search"), and the demo stays quick. maskType None: every one of demo.MASK_TYPES.
 DEMO = {"nIter": 300, "fractionMasked": 0.8, "halfSide": "bottom", "maskType": None,
         "align": True, "pasteBack": True, "gif": True}
+
+# ------------------------------------------------------------ the model and training
+def random_seed() -> int:
+    """A fresh seed from the operating system's entropy, from 0 to 2**31 - 1 (what NumPy and
+    TensorFlow both accept): the default seed of training (``--seed random``)."""
+    return secrets.randbelow(2**31)
+
+
+
+# The architecture (model.Architecture; train_dcgan.py's flags): the original's.
+DEFAULT_IMAGE_SIZE = 64
+DEFAULT_Z_DIM = 100
+DEFAULT_GF_DIM = 64
+DEFAULT_DF_DIM = 64
+DEFAULT_C_DIM = 3
+# Training (training.TrainConfig, train_step.TrainStep; train_dcgan.py's flags): the paper's
+# Adam, and the recipe measured in docs/EXPERIMENTS.md, "The recipe": one G update per D
+# update (the original's 2) and the moving average of G (the original keeps none: 0).
+DEFAULT_EPOCH = 25
+DEFAULT_LEARNING_RATE = 0.0002
+DEFAULT_BETA1 = 0.5              # Adam's beta1 in training (the search's Adam: 0.9, above)
+DEFAULT_G_STEPS = 1
+DEFAULT_EMA_DECAY = 0.999
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_SAMPLE_INTERVAL = 100
+DEFAULT_CHECKPOINT_INTERVAL = 500
+DEFAULT_LOG_INTERVAL = 10
+DEFAULT_PRECISION = "auto"
+DEFAULT_STRATEGY = "auto"
+DEFAULT_CHECKPOINT_DIR = "checkpoint"   # where training writes and completion reads the model
+DEFAULT_SAMPLE_DIR = "samples"
+DEFAULT_LOG_DIR = "logs"

@@ -42,6 +42,7 @@ import numpy as np
 
 import blending
 import completion_flags
+import defaults
 import faces
 import flags
 import masks
@@ -70,12 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--limit", type=flags.positive_int, default=None, help="Use the first N faces only")
     add("--methods", default=",".join(METHODS),
         help=f"Comma-separated methods out of {', '.join(METHODS)}")
-    add("--checkpointDir", default="checkpoint", help="The trained model (only needed for the ours* methods)")
+    add("--checkpointDir", default=defaults.DEFAULT_CHECKPOINT_DIR,
+        help="The trained model (only needed for the ours* methods)")
     add("--outDir", default="evaluation", help="Where the CSV, JSON and example grid go")
     completion_flags.add_mask_flags(
         parser, mask_types=[m for m in masks.MASK_TYPES if m not in ("lowres", "full")])
     completion_flags.add_search_flags(parser)
-    add("--weightWindow", type=flags.positive_int, default=7,
+    add("--weightWindow", type=flags.positive_int, default=defaults.DEFAULT_WEIGHT_WINDOW,
         help="Window of the importance weights (ours_weighted)")
     add("--batchSize", type=flags.positive_int, default=64, help="Faces completed at once")
     add("--inpaintRadius", type=flags.positive_float, default=3.0,

@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 
+import defaults
 import flags
 import quiet
 from errors import UserError
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint_dir", required=True,
                         help="The training run's checkpoint folder (train_dcgan.py --checkpoint_dir)")
-    parser.add_argument("--out", default="checkpoint",
+    parser.add_argument("--out", default=defaults.DEFAULT_CHECKPOINT_DIR,
                         help="Folder for the export (its checkpoints are replaced)")
     parser.add_argument("--step", type=flags.nonnegative_int, default=None,
                         help="Export the checkpoint of this step (None: the newest)")

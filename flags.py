@@ -10,30 +10,17 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import secrets
 import sys
 
+# The defaults the drivers share with the library are written in defaults.py (which the
+# library reads too); these names stay importable from here.
+from defaults import (DEFAULT_FEATURE_ITER, DEFAULT_FEATURE_LR, DEFAULT_LR,  # noqa: F401
+                      DEFAULT_START, DEFAULT_STOP_TOL, DEFAULT_STOP_WINDOW, random_seed)
 
-# Default step size of each completion search, measured on held-out faces (docs/EXPERIMENTS.md,
-# "Choosing the search"). Momentum's is on the loss per known value (completion.py's
-# ``normalize``); Adam is scale-free; HMC steps by --hmcEps and ignores --lr.
-DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
-# The feature search that follows the z search (completion.py, docs/DESIGN.md "The feature
-# search"): its iterations and its momentum step size, measured on held-out faces.
-DEFAULT_FEATURE_ITER = 200
-DEFAULT_FEATURE_LR = 30.0
-# Early stopping (completion.py's stop_tol, stop_window): each image's search ends when
-# the mean change of its hole over this many iterations is below this many grey levels
-# (0-255), measured on held-out faces (docs/SPEED.md).
-DEFAULT_STOP_TOL = 0.5
-# Where the search starts (encoder.for_search): auto is the encoder stored with the model
-# when there is one for it, else uniform noise.
-DEFAULT_START = "auto"
 STARTS = ("auto", "encoder", "noise")
 START_HELP = ("Where each image's search starts: 'encoder', E(masked face, mask) of the encoder "
               "stored in <checkpointDir>/encoder (train_encoder.py); 'noise', uniform z (the "
               "blog's); 'auto', the encoder when there is one for this model, else noise")
-DEFAULT_STOP_WINDOW = 10
 
 
 def _number(kind, text):
@@ -139,11 +126,6 @@ def shard(text: str) -> tuple[int, int]:
     if count < 1 or not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"needs 0 <= I < N, got '{text}'")
     return index, count
-
-
-def random_seed() -> int:
-    """A fresh seed from the operating system's entropy, from 0 to 2**31 - 1."""
-    return secrets.randbelow(2**31)
 
 
 def seed(text: str) -> int:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage
 
+import defaults
+
 MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres", "half", "pattern")
 HALF_SIDES = ("left", "right", "top", "bottom")
 PATTERN_CELL = 16          # the pattern's noise grid: one node per 16 pixels
@@ -33,10 +35,13 @@ LOWRES_FACTOR = 8
 GRID_STEP = 4
 
 
-def make_mask(mask_type: str, image_size: int, center_scale: float = 0.25,
-              fraction: float = 0.2, rng: np.random.Generator | None = None,
-              lowres_factor: int = LOWRES_FACTOR, side: str = "left",
-              pattern_fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+def make_mask(mask_type: str, image_size: int,
+              center_scale: float = defaults.DEFAULT_CENTER_SCALE,
+              fraction: float = defaults.DEFAULT_FRACTION_MASKED,
+              rng: np.random.Generator | None = None, lowres_factor: int = LOWRES_FACTOR,
+              side: str = defaults.DEFAULT_HALF_SIDE,
+              pattern_fraction: float = defaults.DEFAULT_PATTERN_FRACTION,
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(mask, lowres_mask)`` for one of :data:`MASK_TYPES`."""
     size = image_size
     lowres_mask = no_lowres_mask(size, lowres_factor)
@@ -85,7 +90,7 @@ def lowres_preview(images: np.ndarray, factor: int = LOWRES_FACTOR) -> np.ndarra
     return np.repeat(np.repeat(pooled, factor, axis=1), factor, axis=2)
 
 
-def half_mask(size: int, side: str = "left") -> np.ndarray:
+def half_mask(size: int, side: str = defaults.DEFAULT_HALF_SIDE) -> np.ndarray:
     """``(S, S, 1)`` with the ``side`` half missing (S/2 rows or columns)."""
     if side not in HALF_SIDES:
         raise ValueError(f"half side must be one of {', '.join(HALF_SIDES)}, got {side!r}")
@@ -97,7 +102,7 @@ def half_mask(size: int, side: str = "left") -> np.ndarray:
     return mask
 
 
-def pattern_mask(size: int, fraction: float = 0.25,
+def pattern_mask(size: int, fraction: float = defaults.DEFAULT_PATTERN_FRACTION,
                  rng: np.random.Generator | None = None) -> np.ndarray:
     """The paper's random pattern mask: smooth blobs covering ``fraction`` of the image.
 
@@ -121,7 +126,8 @@ def pattern_mask(size: int, fraction: float = 0.25,
     return mask.reshape(size, size, 1)
 
 
-def importance_weights(mask: np.ndarray, window: int = 7) -> np.ndarray:
+def importance_weights(mask: np.ndarray,
+                       window: int = defaults.DEFAULT_WEIGHT_WINDOW) -> np.ndarray:
     """The paper's importance weights for the contextual loss (Yeh, Chen et al., Eq. 3).
 
     ``W_i = (1 / |N(i)|) * sum_{j in N(i)} (1 - M_j)`` for a known pixel i, 0 for a

@@ -33,6 +33,7 @@ import math
 
 import tensorflow as tf
 
+import defaults
 import ops
 from precision import dtype_policy
 
@@ -48,12 +49,13 @@ LOWRES_FACTOR = 8      # the original's ``lowres``: 64x64 images compared at 8x8
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-    """What a checkpoint needs to rebuild its networks; stored inside every checkpoint."""
-    image_size: int = 64
-    z_dim: int = 100
-    gf_dim: int = 64
-    df_dim: int = 64
-    c_dim: int = 3
+    """What a checkpoint needs to rebuild its networks; stored inside every checkpoint.
+    The defaults are the original's (train_dcgan.py's)."""
+    image_size: int = defaults.DEFAULT_IMAGE_SIZE
+    z_dim: int = defaults.DEFAULT_Z_DIM
+    gf_dim: int = defaults.DEFAULT_GF_DIM
+    df_dim: int = defaults.DEFAULT_DF_DIM
+    c_dim: int = defaults.DEFAULT_C_DIM
 
     def __post_init__(self):
         size = self.image_size

@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import completion_flags  # noqa: E402
+import defaults  # noqa: E402
 import faces  # noqa: E402
 import flags  # noqa: E402
 import masks  # noqa: E402
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0 "
                              "exposes the page to your network)")
-    parser.add_argument("--checkpointDir", default="checkpoint",
+    parser.add_argument("--checkpointDir", default=defaults.DEFAULT_CHECKPOINT_DIR,
                         help="Folder of the trained model's checkpoint (the page can change it)")
     search = parser.add_argument_group("search and mask defaults (as complete.py; the page's "
                                        "initial values)")

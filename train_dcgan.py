@@ -14,6 +14,7 @@ import dataclasses
 import json
 import sys
 
+import defaults
 import flags
 import precision
 import quiet
@@ -25,52 +26,61 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a DCGAN (Radford et al. 2016) on a folder of aligned face images.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
-    add("--epoch", type=flags.nonnegative_int, default=25, help="Epochs to train (in total, "
-        "counting those of a resumed checkpoint)")
-    add("--learning_rate", type=flags.positive_float, default=0.0002, help="Adam learning rate")
+    add("--epoch", type=flags.nonnegative_int, default=defaults.DEFAULT_EPOCH,
+        help="Epochs to train (in total, counting those of a resumed checkpoint)")
+    add("--learning_rate", type=flags.positive_float, default=defaults.DEFAULT_LEARNING_RATE,
+        help="Adam learning rate")
     add("--d_learning_rate", type=flags.positive_float, default=flags.SameAs("--learning_rate"),
         help="Adam learning rate of the discriminator; with --g_learning_rate, two time-scale "
              "updates (Heusel et al. 2017)")
     add("--g_learning_rate", type=flags.positive_float, default=flags.SameAs("--learning_rate"),
         help="Adam learning rate of the generator")
-    add("--ema_decay", type=flags.ema_decay, default=0.999,
+    add("--ema_decay", type=flags.ema_decay, default=defaults.DEFAULT_EMA_DECAY,
         help="Keep an exponential moving average of the generator's weights with this decay "
              "per step (Yazici et al. 2019) and use it for samples, exports and completion; "
              "0 keeps none (the original)")
-    add("--beta1", type=flags.open_unit_interval, default=0.5, help="Adam momentum term beta1")
+    add("--beta1", type=flags.open_unit_interval, default=defaults.DEFAULT_BETA1,
+        help="Adam momentum term beta1")
     add("--train_size", type=flags.train_size, default=float("inf"),
         help="Use at most this many images per epoch ('inf' for all)")
-    add("--batch_size", type=flags.positive_int, default=64, help="Images per batch")
-    add("--image_size", type=flags.image_size, default=64,
+    add("--batch_size", type=flags.positive_int, default=defaults.DEFAULT_BATCH_SIZE,
+        help="Images per batch")
+    add("--image_size", type=flags.image_size, default=defaults.DEFAULT_IMAGE_SIZE,
         help="Size of the (square) images, a power of two from 8 to 256; other images are "
              "centre-cropped and resized")
     add("--dataset", default="data/lfw/aligned", help="Folder of training images "
         "(png/jpg/jpeg, searched recursively)")
-    add("--checkpoint_dir", default="checkpoint", help="Where checkpoints are saved and resumed from")
-    add("--sample_dir", default="samples", help="Where 8x8 sample grids are saved")
-    add("--log_dir", default="logs", help="TensorBoard log folder")
+    add("--checkpoint_dir", default=defaults.DEFAULT_CHECKPOINT_DIR,
+        help="Where checkpoints are saved and resumed from")
+    add("--sample_dir", default=defaults.DEFAULT_SAMPLE_DIR,
+        help="Where 8x8 sample grids are saved")
+    add("--log_dir", default=defaults.DEFAULT_LOG_DIR, help="TensorBoard log folder")
     add("--seed", type=flags.seed, default="random",
         help="Seed (0 to 2^31-1) for the initial weights, data order, flips and z; 'random' "
              "draws one; the seed used is recorded in checkpoint_dir/options.json")
-    add("--sample_interval", type=flags.positive_int, default=100,
+    add("--sample_interval", type=flags.positive_int, default=defaults.DEFAULT_SAMPLE_INTERVAL,
         help="Save a sample grid every this many steps")
-    add("--checkpoint_interval", type=flags.positive_int, default=500,
+    add("--checkpoint_interval", type=flags.positive_int,
+        default=defaults.DEFAULT_CHECKPOINT_INTERVAL,
         help="Save a checkpoint every this many steps")
-    add("--log_interval", type=flags.positive_int, default=10,
+    add("--log_interval", type=flags.positive_int, default=defaults.DEFAULT_LOG_INTERVAL,
         help="Print a progress line and log losses every this many steps")
-    add("--g_steps", type=flags.positive_int, default=1,
+    add("--g_steps", type=flags.positive_int, default=defaults.DEFAULT_G_STEPS,
         help="Generator updates per discriminator update (the original: 2; 1 gave the same "
              "held-out completions per step in 71%% of the time, see docs/EXPERIMENTS.md)")
-    add("--z_dim", type=flags.positive_int, default=100, help="Dimension of z")
-    add("--gf_dim", type=flags.positive_int, default=64, help="Generator filters in the last layer")
-    add("--df_dim", type=flags.positive_int, default=64,
+    add("--z_dim", type=flags.positive_int, default=defaults.DEFAULT_Z_DIM, help="Dimension of z")
+    add("--gf_dim", type=flags.positive_int, default=defaults.DEFAULT_GF_DIM,
+        help="Generator filters in the last layer")
+    add("--df_dim", type=flags.positive_int, default=defaults.DEFAULT_DF_DIM,
         help="Discriminator filters in the first layer")
-    add("--c_dim", type=int, choices=(1, 3), default=3, help="Image channels (3 colour, 1 gray)")
-    add("--precision", choices=precision.CHOICES, default="auto",
+    add("--c_dim", type=int, choices=(1, 3), default=defaults.DEFAULT_C_DIM,
+        help="Image channels (3 colour, 1 gray)")
+    add("--precision", choices=precision.CHOICES, default=defaults.DEFAULT_PRECISION,
         help=f"Compute precision: {precision.AUTO_HELP}; bfloat16/float16 are mixed precision "
              "(variables and losses stay float32, float16 adds loss scaling); options.json "
              "records the precision used")
-    add("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
+    add("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
+        default=defaults.DEFAULT_STRATEGY,
         help="Distribution: mirrored splits each batch across all GPUs of this machine (auto "
              "does when there are several); multiworker across machines or processes named by "
              "the TF_CONFIG environment variable; default is one device")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+import defaults
 from model import DCGAN, Generator, discriminator_losses, generator_loss
 
 keras = tf.keras
@@ -37,12 +38,15 @@ class TrainStep(tf.Module):
     their own Adam step sizes (two time-scale updates, Heusel et al. 2017).
     ``ema_decay`` > 0 keeps ``generator_ema``, an exponential moving average of G's
     weights (Yazici et al. 2019), updated after every step; samples, exports and
-    completion use it. 0 keeps none (the original).
+    completion use it. 0 keeps none (the original). The defaults are train_dcgan.py's
+    (:mod:`defaults`): one G update per D update and the average, where the original
+    made two and kept none (``g_steps=2, ema_decay=0``).
     """
 
-    def __init__(self, gan: DCGAN, learning_rate: float = 2e-4, beta1: float = 0.5,
-                 g_steps: int = 2, d_learning_rate: float | None = None,
-                 g_learning_rate: float | None = None, ema_decay: float = 0.0):
+    def __init__(self, gan: DCGAN, learning_rate: float = defaults.DEFAULT_LEARNING_RATE,
+                 beta1: float = defaults.DEFAULT_BETA1, g_steps: int = defaults.DEFAULT_G_STEPS,
+                 d_learning_rate: float | None = None, g_learning_rate: float | None = None,
+                 ema_decay: float = defaults.DEFAULT_EMA_DECAY):
         super().__init__(name="train_step")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")

@@ -35,8 +35,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import checkpoints
+import defaults
 import distribute
-import flags
 import pipeline
 import utils
 from errors import TrainingError, TrainingInterrupted
@@ -51,31 +51,32 @@ SAMPLE_COUNT = 64  # the original's 8x8 sample grid
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every training option, resolved (``train_dcgan.py --help`` describes each)."""
+    """Every training option, resolved (``train_dcgan.py --help`` describes each); the
+    defaults are its flags' (:mod:`defaults`)."""
     dataset: str
-    epoch: int = 25
-    learning_rate: float = 0.0002
-    d_learning_rate: float = 0.0002
-    g_learning_rate: float = 0.0002
-    ema_decay: float = 0.999
-    beta1: float = 0.5
+    epoch: int = defaults.DEFAULT_EPOCH
+    learning_rate: float = defaults.DEFAULT_LEARNING_RATE
+    d_learning_rate: float = defaults.DEFAULT_LEARNING_RATE
+    g_learning_rate: float = defaults.DEFAULT_LEARNING_RATE
+    ema_decay: float = defaults.DEFAULT_EMA_DECAY
+    beta1: float = defaults.DEFAULT_BETA1
     train_size: float = math.inf
-    batch_size: int = 64
-    image_size: int = 64
-    z_dim: int = 100
-    gf_dim: int = 64
-    df_dim: int = 64
-    c_dim: int = 3
-    g_steps: int = 1                       # the original's 2: see docs/EXPERIMENTS.md, "The recipe"
-    checkpoint_dir: str = "checkpoint"
-    sample_dir: str = "samples"
-    log_dir: str = "logs"
-    seed: int = dataclasses.field(default_factory=flags.random_seed)
-    sample_interval: int = 100
-    checkpoint_interval: int = 500
-    log_interval: int = 10
-    precision: str = "auto"
-    strategy: str = "auto"
+    batch_size: int = defaults.DEFAULT_BATCH_SIZE
+    image_size: int = defaults.DEFAULT_IMAGE_SIZE
+    z_dim: int = defaults.DEFAULT_Z_DIM
+    gf_dim: int = defaults.DEFAULT_GF_DIM
+    df_dim: int = defaults.DEFAULT_DF_DIM
+    c_dim: int = defaults.DEFAULT_C_DIM
+    g_steps: int = defaults.DEFAULT_G_STEPS    # the original's 2: docs/EXPERIMENTS.md, "The recipe"
+    checkpoint_dir: str = defaults.DEFAULT_CHECKPOINT_DIR
+    sample_dir: str = defaults.DEFAULT_SAMPLE_DIR
+    log_dir: str = defaults.DEFAULT_LOG_DIR
+    seed: int = dataclasses.field(default_factory=defaults.random_seed)
+    sample_interval: int = defaults.DEFAULT_SAMPLE_INTERVAL
+    checkpoint_interval: int = defaults.DEFAULT_CHECKPOINT_INTERVAL
+    log_interval: int = defaults.DEFAULT_LOG_INTERVAL
+    precision: str = defaults.DEFAULT_PRECISION
+    strategy: str = defaults.DEFAULT_STRATEGY
     max_to_keep: int = 3
 
     @property

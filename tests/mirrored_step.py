@@ -28,11 +28,11 @@ images = rng.uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
 z = rng.uniform(-1, 1, (8, 8)).astype(np.float32)
 
 tf.keras.utils.set_random_seed(1)
-single = TrainStep(DCGAN(arch))
+single = TrainStep(DCGAN(arch), g_steps=2, ema_decay=0.0)
 strategy = distribute.make_strategy("mirrored")
 with strategy.scope():
     tf.keras.utils.set_random_seed(1)
-    mirrored = TrainStep(DCGAN(arch, sync_bn=True))
+    mirrored = TrainStep(DCGAN(arch, sync_bn=True), g_steps=2, ema_decay=0.0)
 
 
 def variables(train_step):

@@ -50,7 +50,7 @@ def _search(dcgan, config, *batch, **options):
 def test_momentum_updates_equal_the_blog_formula(dcgan, lr, normalize, known):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="momentum", lr=lr, momentum=0.9, lam=0.1, n_iter=4,
-                              out_interval=1, normalize=normalize)
+                              out_interval=1, normalize=normalize, feature_iter=0, stop_tol=0)
     snapshots = _search(dcgan, config, images, mask, low, seed=5)
     assert [s.iteration for s in snapshots] == [0, 1, 2, 3, 4]
     z = snapshots[0].z.astype(np.float64)
@@ -84,13 +84,13 @@ def test_gradient_scale_counts_known_values_by_hand():
 def test_per_image_lr_scale_equals_separate_searches(dcgan):
     """Rows with lr_scale 1 and 3 follow the searches at lr and 3 * lr exactly."""
     images, mask, low = _problem(dcgan, batch=2)
-    config = CompletionConfig(lr=200.0, n_iter=6, out_interval=6)
+    config = CompletionConfig(lr=200.0, n_iter=6, out_interval=6, feature_iter=0, stop_tol=0)
     z0 = np.random.default_rng(3).uniform(-1, 1, (2, 8)).astype(np.float32)
     both = _search(dcgan, config, np.concatenate([images, images]), mask, low,
                    z=np.concatenate([z0, z0]), lr_scale=[1, 1, 3, 3])[-1]
     for rows, lr in ((slice(0, 2), 200.0), (slice(2, 4), 600.0)):
-        alone = _search(dcgan, CompletionConfig(lr=lr, n_iter=6, out_interval=6), images, mask,
-                        low, z=z0)[-1]
+        alone = _search(dcgan, CompletionConfig(lr=lr, n_iter=6, out_interval=6, feature_iter=0,
+                                                stop_tol=0), images, mask, low, z=z0)[-1]
         np.testing.assert_allclose(both.z[rows], alone.z, rtol=1e-5, atol=1e-6)
     assert not np.allclose(both.z[:2], both.z[2:])
 
@@ -98,7 +98,7 @@ def test_per_image_lr_scale_equals_separate_searches(dcgan):
 def test_adam_updates_equal_hand_computation(dcgan):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="adam", lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8,
-                              lam=0.1, n_iter=3, out_interval=1)
+                              lam=0.1, n_iter=3, out_interval=1, feature_iter=0, stop_tol=0)
     snapshots = _search(dcgan, config, images, mask, low, seed=6)
     z = snapshots[0].z.astype(np.float64)
     m = v = 0.0
@@ -178,7 +178,7 @@ def test_hmc_update_equals_the_original(uniform):
 def test_hmc_runs_in_the_completer_and_stays_in_the_box(dcgan):
     images, mask, low = _problem(dcgan)
     config = CompletionConfig(approach="hmc", hmc_beta=0.2, hmc_eps=0.05, hmc_L=5, n_iter=3,
-                              out_interval=3)
+                              out_interval=3, feature_iter=0, stop_tol=0)
     snapshots = _search(dcgan, config, images, mask, low, seed=1)
     assert snapshots[-1].iteration == 3
     assert np.all(np.abs(snapshots[-1].z) <= 1.0)
@@ -187,7 +187,7 @@ def test_hmc_runs_in_the_completer_and_stays_in_the_box(dcgan):
 
 def test_history_holds_each_iterations_loss_and_z(dcgan):
     images, mask, low = _problem(dcgan)
-    config = CompletionConfig(n_iter=7, out_interval=3)
+    config = CompletionConfig(n_iter=7, out_interval=3, feature_iter=0, stop_tol=0)
     snapshots = _search(dcgan, config, images, mask, low, seed=2)
     assert [s.iteration for s in snapshots] == [0, 3, 6, 7]   # every interval and the last
     assert [s.history_start for s in snapshots] == [0, 0, 3, 6]
@@ -213,7 +213,7 @@ def test_completing_a_generated_face_drives_contextual_loss_down_90_percent(trai
     z_true = rng.uniform(-1, 1, (8, dcgan.arch.z_dim)).astype(np.float32)
     images = dcgan.sample(z_true).numpy()
     mask, low = masks.make_mask("center", dcgan.arch.image_size)
-    config = CompletionConfig(n_iter=1000, out_interval=1000)
+    config = CompletionConfig(n_iter=1000, out_interval=1000, feature_iter=0, stop_tol=0)
     snapshots = _search(dcgan, config, images, mask[None], low[None], seed=8)
 
     def contextual(snapshot):
@@ -246,7 +246,7 @@ def test_one_random_stream_across_batches_equals_one_batch(dcgan):
     """complete.py's batches share one SearchRandom: two batches of 2 start from the z,
     and end at the z, of one batch of 4; HMC's draws continue rather than restart."""
     images, mask, low = _problem(dcgan, batch=4)
-    config = CompletionConfig(n_iter=3, out_interval=2, lr=300.0)
+    config = CompletionConfig(n_iter=3, out_interval=2, lr=300.0, feature_iter=0, stop_tol=0)
     whole = _search(dcgan, config, images, mask, low, seed=4)
     random = completion.SearchRandom(4)
     halves = [_search(dcgan, config, images[rows], mask, low, seed=random)
@@ -255,7 +255,8 @@ def test_one_random_stream_across_batches_equals_one_batch(dcgan):
     np.testing.assert_allclose(np.concatenate([h[-1].z for h in halves]), whole[-1].z,
                                rtol=1e-5, atol=1e-6)
 
-    hmc = CompletionConfig(approach="hmc", hmc_eps=0.05, hmc_L=2, n_iter=2)
+    hmc = CompletionConfig(approach="hmc", hmc_eps=0.05, hmc_L=2, n_iter=2, feature_iter=0,
+                           stop_tol=0)
     random = completion.SearchRandom(4)
     first = _search(dcgan, hmc, images[:2], mask, low, seed=random)
     z0 = first[0].z
@@ -291,7 +292,7 @@ def test_feature_search_steps_equal_the_blog_formula_projected_onto_the_relu_ran
     images, mask, low = _problem(dcgan)
     lr = 3000.0
     config = CompletionConfig(lr=300.0, n_iter=2, feature_iter=3, feature_lr=lr, lam=0.1,
-                              out_interval=1)
+                              out_interval=1, stop_tol=0)
     snapshots = _search(dcgan, config, images, mask, low, seed=5)
     assert [s.iteration for s in snapshots] == [0, 1, 2, 3, 4, 5]
     assert [s.features is None for s in snapshots] == [True] * 3 + [False] * 3
@@ -326,7 +327,8 @@ def test_feature_search_fits_the_known_pixels_better_than_z_alone(trained_run, t
     dcgan, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
     images = face_io.read_faces(sorted(str(p) for p in tiny_faces.iterdir())[:8], 16, 3)
     mask, low = masks.make_mask("center", 16)
-    config = CompletionConfig(n_iter=300, out_interval=300, feature_iter=300, feature_lr=3000.0)
+    config = CompletionConfig(n_iter=300, out_interval=300, feature_iter=300, feature_lr=3000.0,
+                              stop_tol=0)
     snapshots = _search(dcgan, config, images, mask[None], low[None], seed=8)
     after_z, after_features = snapshots[1], snapshots[-1]
     assert (after_z.iteration, after_features.iteration) == (300, 600)

@@ -53,6 +53,16 @@ def test_the_flags_map_onto_every_field_of_the_search_settings():
         default_lr("adam") == 0.03
 
 
+def test_the_library_s_defaults_are_the_commands_defaults():
+    """CompletionConfig() searches as the commands do with no flags (defaults.py)."""
+    commands = parsed([])
+    for name in ("complete", "serve"):
+        assert completion_flags.search_config(commands[name]) == CompletionConfig()
+    assert completion_flags.search_config(commands["evaluate"], outInterval=50) == \
+        CompletionConfig()                                  # evaluate.py has no --outInterval
+    assert CompletionConfig().feature_iter > 0 and CompletionConfig().stop_tol > 0
+
+
 def test_evaluate_searches_with_every_search_flag():
     """evaluate.py's search gets the flags it once dropped (--momentum, Adam's, HMC's)."""
     args = evaluate.build_parser().parse_args(GIVEN + ["--batchSize", "2", "x.png"])

@@ -71,7 +71,8 @@ def test_each_image_stops_where_the_hand_computed_criterion_says(dcgan):
     images, mask, low = _problem()
     n_iter = 40
     full = _snapshots(dcgan, images, mask, low,
-                      CompletionConfig(n_iter=n_iter, out_interval=1, lr=20.0), seed=3)
+                      CompletionConfig(n_iter=n_iter, out_interval=1, lr=20.0, feature_iter=0,
+                                       stop_tol=0), seed=3)
     changes = _changes(full, 1 - mask, WINDOW)
     # A tolerance between two observed changes, at least 1% of it away from every change,
     # that makes the images stop at the most different checks.
@@ -84,7 +85,7 @@ def test_each_image_stops_where_the_hand_computed_criterion_says(dcgan):
 
     stopped = _snapshots(dcgan, images, mask, low,
                          CompletionConfig(n_iter=n_iter, out_interval=7, lr=20.0, stop_tol=tol,
-                                          stop_window=WINDOW), seed=3)
+                                          stop_window=WINDOW, feature_iter=0), seed=3)
     last = stopped[-1]
     steps = [n_iter if stop is None else stop for stop in expected]
     assert list(last.steps) == steps
@@ -125,20 +126,22 @@ def test_a_tolerance_no_change_can_meet_stops_at_the_first_check_of_each_phase(d
     assert [s.phase for s in snapshots] == ["z", "z", "features"]
     assert list(snapshots[-1].steps) == [10, 10, 10]
     full = _snapshots(dcgan, images, mask, low,
-                      CompletionConfig(n_iter=5, out_interval=100, lr=20.0), seed=1)
+                      CompletionConfig(n_iter=5, out_interval=100, lr=20.0, feature_iter=0,
+                                       stop_tol=0), seed=1)
     np.testing.assert_allclose(snapshots[1].z, full[-1].z, atol=1e-6)
 
 
 def test_tolerance_zero_runs_every_iteration(dcgan):
     images, mask, low = _problem(batch=3)
-    config = CompletionConfig(n_iter=25, feature_iter=7, out_interval=10, lr=20.0)
+    config = CompletionConfig(n_iter=25, feature_iter=7, out_interval=10, lr=20.0, stop_tol=0)
     snapshots = _snapshots(dcgan, images, mask, low, config, seed=1)
     assert [s.iteration for s in snapshots] == [0, 10, 20, 25, 30, 32]
     assert all(s.history_active.all() for s in snapshots)
     assert list(snapshots[-1].steps) == [32, 32, 32]
     # The same run in other chunks: the chunking is invisible.
     other = _snapshots(dcgan, images, mask, low,
-                       CompletionConfig(n_iter=25, feature_iter=7, out_interval=3, lr=20.0),
+                       CompletionConfig(n_iter=25, feature_iter=7, out_interval=3, lr=20.0,
+                                        stop_tol=0),
                        seed=1)
     np.testing.assert_array_equal(other[-1].z, snapshots[-1].z)
     np.testing.assert_array_equal(other[-1].features, snapshots[-1].features)
@@ -147,7 +150,8 @@ def test_tolerance_zero_runs_every_iteration(dcgan):
 def test_an_image_without_a_hole_is_watched_whole(dcgan):
     images, _, low = _problem(batch=2)
     known = np.ones((2, 16, 16, 1), np.float32)          # nothing missing: "full"
-    config = CompletionConfig(n_iter=20, out_interval=20, lr=20.0, stop_tol=1e9, stop_window=4)
+    config = CompletionConfig(n_iter=20, out_interval=20, lr=20.0, stop_tol=1e9, stop_window=4,
+                              feature_iter=0)
     last = _snapshots(dcgan, images, known, low, config, seed=0)[-1]
     assert list(last.steps) == [4, 4]
 

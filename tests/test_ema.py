@@ -44,9 +44,10 @@ def test_moving_average_by_hand():
     assert not np.allclose(train_step.sample(z), gan.generator(z, training=False))
 
 
-def test_no_average_by_default_in_the_train_step():
+def test_the_train_step_averages_by_default_as_train_dcgan_py_and_0_keeps_none():
     gan = model.DCGAN(ARCH)
-    train_step = TrainStep(gan)
+    assert TrainStep(gan).ema_decay == 0.999 == train_dcgan.build_parser().parse_args([]).ema_decay
+    train_step = TrainStep(gan, ema_decay=0.0)                        # the original
     assert train_step.generator_ema is None and train_step.inference_generator is gan.generator
     with pytest.raises(ValueError, match="ema_decay"):
         TrainStep(gan, ema_decay=1.0)
@@ -56,7 +57,8 @@ def test_separate_learning_rates_move_only_what_they_should():
     """A D learning rate of 1e-12 leaves D's weights as they were; G still learns."""
     tf.keras.utils.set_random_seed(2)
     dcgan = model.DCGAN(ARCH)
-    train_step = TrainStep(dcgan, learning_rate=2e-4, d_learning_rate=1e-12, g_learning_rate=1e-3)
+    train_step = TrainStep(dcgan, learning_rate=2e-4, d_learning_rate=1e-12, g_learning_rate=1e-3,
+                           g_steps=2, ema_decay=0.0)
     assert float(train_step.d_optimizer.learning_rate) == pytest.approx(1e-12)
     assert float(train_step.g_optimizer.learning_rate) == pytest.approx(1e-3)
     d_before = [v.numpy() for v in dcgan.discriminator.trainable_variables]

@@ -4,7 +4,9 @@ Reads the source of every module at the root, in align/ and in data/ (ast, nothi
 imported or run) and builds the graph of their imports of each other, imports inside
 functions included: a cycle there is one too, only deferred. A driver (a script with an
 ``if __name__ == "__main__":`` block: complete.py, serve.py, ...) is a caller: what another
-module needs from it belongs in a library module. Standard library only.
+module needs from it belongs in a library module. The library does not import the command-line helpers (flags.py,
+completion_flags.py): its defaults come from defaults.py, which both read. Standard
+library only.
 """
 from __future__ import annotations
 
@@ -116,4 +118,18 @@ def test_no_module_imports_a_driver():
     importers = {name: sorted(imported & scripts) for name, imported in import_graph().items()
                  if imported & scripts}
     assert importers == {}, f"these modules import a driver (module: drivers): {importers}"
+
+
+# Modules that turn flags into calls: the command lines' helpers, and the callers of them.
+COMMAND_LINE_HELPERS = {"flags", "completion_flags"}
+COMMAND_LINE = {"completion_job", "align.cli"}      # complete.py's job; the aligner's command line
+
+
+def test_the_library_does_not_import_command_line_helpers():
+    allowed = drivers() | COMMAND_LINE | COMMAND_LINE_HELPERS
+    importers = {name: sorted(imported & COMMAND_LINE_HELPERS)
+                 for name, imported in import_graph().items()
+                 if name not in allowed and imported & COMMAND_LINE_HELPERS}
+    assert importers == {}, (f"library modules import command-line helpers: {importers}; "
+                             "read the default from defaults.py instead")
 

@@ -14,7 +14,7 @@ def tiny():
 
 
 def test_train_step_updates_both_networks_and_returns_finite_losses(tiny):
-    train_step = TrainStep(tiny)                 # the original's --g_steps 2
+    train_step = TrainStep(tiny, g_steps=2, ema_decay=0.0)       # the original's --g_steps 2
     images = tf.random.uniform([6, 16, 16, 3], -1, 1, seed=2)
     z = tf.random.uniform([6, 8], -1, 1, seed=3)
     g_before = [v.numpy().copy() for v in tiny.generator.trainable_variables]

@@ -75,10 +75,28 @@ def test_training_writes_samples_logs_and_checkpoints(trained_run):
     assert options["seed"] == 3 and options["image_size"] == 16
 
 
+def test_the_library_s_defaults_are_train_dcgan_py_s():
+    """TrainConfig, TrainStep and Architecture train as train_dcgan.py does with no flags."""
+    import dataclasses
+    import inspect
+
+    import training
+
+    flags = vars(train_dcgan.build_parser().parse_args([]))
+    config = training.TrainConfig(dataset=flags["dataset"], seed=flags["seed"])
+    assert {k: v for k, v in dataclasses.asdict(config).items() if k in flags} == {
+        k: v for k, v in flags.items() if k != "verbose"}
+    step = inspect.signature(TrainStep).parameters
+    assert (step["g_steps"].default, step["ema_decay"].default, step["learning_rate"].default,
+            step["beta1"].default) == (config.g_steps, config.ema_decay, config.learning_rate,
+                                      config.beta1) == (1, 0.999, 0.0002, 0.5)
+    assert Architecture() == config.architecture
+
+
 def test_checkpoint_round_trip_gives_identical_samples(tmp_path):
     arch = Architecture(**TINY)
     tf.keras.utils.set_random_seed(4)
-    source = TrainStep(DCGAN(arch))
+    source = TrainStep(DCGAN(arch), g_steps=2, ema_decay=0.0)
     images = tf.random.uniform([8, 16, 16, 3], -1, 1, seed=1)
     z = tf.random.uniform([8, TINY["z_dim"]], -1, 1, seed=2)
     source(images, z)  # move weights, moving averages and Adam state off their init
@@ -94,7 +112,7 @@ def test_checkpoint_round_trip_gives_identical_samples(tmp_path):
     np.testing.assert_array_equal(logits(loaded), logits(source.gan))
 
     # A training checkpoint restores the optimizers and the step too.
-    resumed = TrainStep(DCGAN(arch))
+    resumed = TrainStep(DCGAN(arch), g_steps=2, ema_decay=0.0)
     resumed_step = tf.Variable(0, dtype=tf.int64)
     checkpoints.restore(checkpoints.training_checkpoint(resumed, step=resumed_step), prefix)
     assert int(resumed_step.numpy()) == 7
