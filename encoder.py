@@ -160,6 +160,16 @@ def load(prefix: str) -> tuple[Encoder, EncoderInfo]:
     return encoder, info
 
 
+def export(prefix: str, out_dir: str) -> str:
+    """Write the encoder at ``prefix`` without optimizer state (what ships beside G, a third
+    of the size) to ``out_dir/Encoder.model-<step>``; returns the new prefix."""
+    import checkpoints  # (checkpoints imports the training step: only when asked)
+    encoder, info = load(prefix)
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, f"{ENCODER_NAME}-{checkpoints.step_of(prefix)}")
+    return checkpoint_of(encoder, info).write(target)
+
+
 def load_matching(directory: str, arch: Architecture, warn=print) -> Encoder | None:
     """The encoder in ``directory`` (see :func:`find`) if it was trained for a generator of
     ``arch``; None (with a warning naming why) if there is none or it does not fit."""

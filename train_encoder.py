@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = flags.Parser(description=__doc__.splitlines()[0],
                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
-    add("--dataset", required=True, help="Folder of aligned training faces (png/jpg/jpeg)")
+    add("--dataset", default=None, help="Folder of aligned training faces (png/jpg/jpeg)")
     add("--checkpoint_dir", default="checkpoint", help="The generator to train against")
     add("--encoder_dir", default=None,
         help="Where the encoder's checkpoints go and are resumed from "
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Save a checkpoint every this many steps")
     add("--log_interval", type=flags.positive_int, default=50,
         help="Print a progress line every this many steps")
+    add("--export", default=None, metavar="DIR",
+        help="Do not train: write the newest encoder of --encoder_dir without optimizer state "
+             "to DIR (e.g. <model>/encoder, to ship it beside the generator)")
     add("--max_images", type=flags.positive_int, default=20000,
         help="Read at most this many faces of --dataset (they are held in memory)")
     return parser
@@ -66,9 +69,17 @@ def train(args) -> int:
     import encoder as enc
     import utils
 
+    out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
+    if args.export:
+        prefix = checkpoints.latest(out_dir)
+        if prefix is None:
+            raise UserError(f"--export: '{out_dir}' holds no encoder checkpoint; train one first")
+        print(f"Exported {prefix} to {enc.export(prefix, args.export)}")
+        return 0
+    if not args.dataset:
+        raise UserError("--dataset is required: a folder of aligned faces to train on")
     model, prefix = checkpoints.load_for_completion(args.checkpoint_dir)
     generator, arch = model.generator, model.arch
-    out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
     if os.path.normpath(out_dir) == os.path.normpath(args.checkpoint_dir):
         raise UserError("--encoder_dir must not be the generator's own folder (its checkpoints "
                         "would be mixed with G's); leave it out to use <checkpoint_dir>/encoder")

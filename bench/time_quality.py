@@ -35,6 +35,10 @@ def main(argv=None) -> int:
     parser.add_argument("--starts", default="noise,encoder")
     parser.add_argument("--encoderDir", default=None,
                         help="Encoder checkpoint folder (default: <checkpointDir>/encoder)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Momentum step size of the z search (default: complete.py's)")
+    parser.add_argument("--featureLr", type=float, default=None,
+                        help="Step size of the feature search (default: complete.py's)")
     parser.add_argument("--batchSize", type=int, default=64)
     parser.add_argument("--maskType", default="center")
     args = parser.parse_args(argv)
@@ -90,7 +94,7 @@ def main(argv=None) -> int:
             encoder_seconds = time.perf_counter() - started
         else:
             z0 = random.initial_z(len(images), model.arch.z_dim)
-        config = CompletionConfig(n_iter=max(z_caps), out_interval=args.every)
+        config = CompletionConfig(n_iter=max(z_caps), out_interval=args.every, lr=args.lr)
         by_cap, started = {}, time.perf_counter()
         for rows in batches():
             for snapshot in complete(generator, discriminator, images[rows], loss_masks[rows],
@@ -98,7 +102,8 @@ def main(argv=None) -> int:
                 if snapshot.iteration in z_caps or snapshot.iteration == 0:
                     by_cap.setdefault(snapshot.iteration, []).append(
                         (snapshot.z, snapshot.generated))
-        z_per_iteration = (time.perf_counter() - started) / (max(z_caps) * len(images))
+        z_per_iteration = ((time.perf_counter() - started) / (max(z_caps) * len(images))
+                           if max(z_caps) else 0.0)
         feature_time = feature_its = 0
         for cap in [0] + z_caps:
             z_cap = np.concatenate([z for z, _ in by_cap[cap]])
@@ -107,7 +112,9 @@ def main(argv=None) -> int:
             wanted = [f for f in feature_caps if f > 0]
             if cap in feature_from and wanted:
                 features = CompletionConfig(n_iter=0, feature_iter=max(wanted),
-                                            out_interval=args.every)
+                                            out_interval=args.every,
+                                            **({"feature_lr": args.featureLr}
+                                               if args.featureLr else {}))
                 collected = {f: [] for f in wanted}
                 started = time.perf_counter()
                 for rows in batches():

@@ -82,6 +82,15 @@ def test_encoder_checkpoint_round_trips(trained_run, tiny_faces, tmp_path):
         np.testing.assert_array_equal(
             layer.kernel.numpy(), reader.get_tensor(f"encoder/{name}/_kernel/.ATTRIBUTES/VARIABLE_VALUE"))
     assert enc.load_matching(str(tmp_path / "model"), Architecture(**TINY)) is not None
+    # Exported without optimizer state: smaller, and the same encoder.
+    assert train_encoder.main(["--encoder_dir", str(out), "--export",
+                               str(tmp_path / "shipped" / enc.ENCODER_DIR)]) == 0
+    shipped, shipped_info = enc.load(enc.find(str(tmp_path / "shipped")))
+    assert shipped_info == info
+    assert not any("optimizer" in name for name, _ in tf.train.list_variables(
+        enc.find(str(tmp_path / "shipped"))))
+    for a, b in zip(loaded.variables, shipped.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     warnings = []
     other = Architecture(**{**TINY, "z_dim": TINY["z_dim"] + 1})
     assert enc.load_matching(str(tmp_path / "model"), other, warn=warnings.append) is None
