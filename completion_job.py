@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import dataclasses
 import os
 
@@ -40,7 +39,7 @@ import photo_masks
 import precision
 import utils
 from completion import CompletionConfig, SearchRandom, best_of_restarts, complete, networks
-from errors import CompletionError
+from errors import CompletionError, IOFailure, writing
 
 PASTED_DIR = "pasted"
 
@@ -401,21 +400,11 @@ def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> None:
     if options.pasteBack:
         face_masks = np.broadcast_to(inputs.masks, final.shape[:3] + (1,))
         holes = inputs.photo_holes or (None,) * len(final)
-        pasted = [photo_masks.paste_back(photo, utils.from_model(face), face_mask, transform, hole)
+        pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform, hole)
                   for photo, face, face_mask, transform, hole in
                   zip(inputs.photos, final, face_masks, inputs.transforms, holes)]
         outputs.write_per_image(options.out_root, inputs.names, pasted, subdir=PASTED_DIR)
         outputs.write_index(options.out_root, inputs.paths, inputs.names, subdir=PASTED_DIR)
-
-
-@contextlib.contextmanager
-def writing(out_dir: str):
-    """Report a failed write (a full disk, a permission) as one error naming the folder."""
-    try:
-        yield
-    except OSError as error:
-        raise CompletionError(f"cannot write outputs to '{out_dir}': "
-                              f"{error.strerror or error}") from error
 
 
 def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
@@ -436,14 +425,18 @@ def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
             f"'{options.checkpointDir}', which was trained at {arch.image_size}x"
             f"{arch.image_size}: drop --imgSize or pass another --checkpointDir")
     searcher = searcher.starting(options.start, log)
-    inputs = load(options, arch, log)
-    with writing(options.out_root):
-        utils.write_json(dataclasses.asdict(options) | {"imgs": list(inputs.paths),
-                                                        "checkpoint": searcher.prefix},
-                         os.path.join(options.out_root, "options.json"))
-        generated = search(searcher, inputs, options, log)
-        finish(inputs, generated, options)
-        if extra:
-            extra(options, inputs, generated, log)
+    try:
+        inputs = load(options, arch, log)
+        with writing(options.out_root):
+            utils.write_json(dataclasses.asdict(options) | {"imgs": list(inputs.paths),
+                                                            "checkpoint": searcher.prefix},
+                             os.path.join(options.out_root, "options.json"))
+            generated = search(searcher, inputs, options, log)
+            finish(inputs, generated, options)
+            if extra:
+                extra(options, inputs, generated, log)
+    except IOFailure as failure:      # one line naming the folder (a full disk, a permission)
+        raise CompletionError(f"cannot write outputs to '{failure.what}': "
+                              f"{failure.reason}") from failure.__cause__
     log(f"Wrote completions of {len(inputs.images)} image(s) to {options.out_root}")
     return 0

@@ -29,7 +29,7 @@ import defaults
 import masks
 import outputs
 import utils
-from errors import CompletionError
+from errors import CompletionError, writing
 
 MASK_TYPES = ("center", "left", "half", "random", "grid", "pattern")
 DEFAULTS = defaults.DEMO     # complete.py's flags the demo sets otherwise
@@ -61,7 +61,7 @@ def write_photo(out_dir: str) -> str:
 def load_inputs(options, arch, log=print):
     """complete.py's inputs for the photo: written, aligned, and under each of
     :data:`MASK_TYPES` unless one mask is chosen."""
-    with completion_job.writing(options.out_root):
+    with writing(options.out_root):
         write_photo(options.outDir)
     if not uses_mask_set(options):
         return completion_job.load_inputs(options, arch, log)

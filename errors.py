@@ -1,9 +1,12 @@
 """User-facing errors: each message names the file or flag at fault and the fix.
 
 The drivers catch :class:`UserError`, print its message on one line and exit
-non-zero; anything else is a bug and keeps its traceback. This module imports
-nothing heavy, so drivers can name these classes before TensorFlow loads.
+non-zero; anything else is a bug and keeps its traceback. A failed write inside
+:func:`writing` becomes an :class:`IOFailure` naming what was being written, which
+the caller turns into its user's message (training saves a checkpoint first). This
+module imports nothing heavy, so drivers can name these classes before TensorFlow loads.
 """
+import contextlib
 
 
 class UserError(Exception):
@@ -20,6 +23,27 @@ class TrainingError(UserError):
 
 class CompletionError(UserError):
     """Completion cannot run on the given images, mask or output folder."""
+
+
+class IOFailure(Exception):
+    """Writing ``what`` (an output folder, ``checkpoint``, ``logs``, ...) or reading failed;
+    ``reason`` is the system's one-line reason. Its catcher turns it into a UserError."""
+
+    def __init__(self, what: str, error: Exception):
+        super().__init__(what)
+        self.what = what
+        self.reason = (getattr(error, "strerror", None)
+                       or (str(error).splitlines() or [type(error).__name__])[0])
+
+
+@contextlib.contextmanager
+def writing(what: str, kinds: tuple = (OSError,)):
+    """Raise an error of ``kinds`` (a full disk, a permission) raised inside as an
+    :class:`IOFailure` naming ``what`` (training adds TensorFlow's I/O errors)."""
+    try:
+        yield
+    except kinds as error:
+        raise IOFailure(what, error) from error
 
 
 class TrainingInterrupted(Exception):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+import photo_masks
 import utils
 from errors import CompletionError
 
@@ -102,16 +103,19 @@ def warped_hole(mask: np.ndarray, transform: np.ndarray, photo_shape) -> np.ndar
     return np.clip(alpha, 0.0, 1.0)
 
 
-def paste_back(photo: np.ndarray, face: np.ndarray, mask: np.ndarray,
-               transform: np.ndarray) -> np.ndarray:
-    """Warp the completed ``face`` (uint8 (S, S, 3)) back into ``photo`` over the hole.
+def paste_back(photo: np.ndarray, face: np.ndarray, mask: np.ndarray, transform,
+               photo_hole: np.ndarray | None = None) -> np.ndarray:
+    """Warp the completed ``face`` (uint8 (S, S, 3) or (S, S, 1)) back into ``photo``.
 
     ``mask`` (S, S, 1) is 1 on known pixels; ``transform`` maps photo to face
-    coordinates. Returns a uint8 copy of ``photo`` changed only where
-    :func:`warped_hole` is above 0.
+    coordinates. Returns a uint8 copy of ``photo`` changed only where :func:`warped_hole`
+    is above 0, or, for a mask drawn on the photo (``photo_hole``, (H, W) bool, True =
+    missing), only on its pixels (:func:`photo_masks.paste_into_hole`).
     """
     if face.ndim == 3 and face.shape[2] == 1:                 # a grayscale model's face
         face = np.repeat(face, 3, axis=2)
+    if photo_hole is not None:
+        return photo_masks.paste_into_hole(photo, face, photo_hole, transform)
     height, width = photo.shape[:2]
     inverse = cv2.invertAffineTransform(np.asarray(transform, np.float64))
     warped_face = cv2.warpAffine(np.ascontiguousarray(face), inverse, (width, height),

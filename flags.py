@@ -61,35 +61,27 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
-def ema_decay(text: str) -> float:
-    """A number in [0, 1): 0 turns the moving average off."""
-    value = _number(float, text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: no average), got {text}")
-    return value
+def interval(low: float, high: float, *, low_open: bool = False, high_open: bool = False,
+             note: str = ""):
+    """An argparse type: a number from ``low`` to ``high``, each end included or not
+    (``[0, 1)``: ``high_open``); ``note`` follows the interval in the error message."""
+    shown = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        value = _number(float, text)
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (above and below):
+            raise argparse.ArgumentTypeError(f"must be in {shown}{note}, got {text}")
+        return value
+    parse.__name__ = f"number in {shown}"
+    return parse
 
 
-def unit_interval(text: str) -> float:
-    """A number in [0, 1]."""
-    value = _number(float, text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def open_unit_interval(text: str) -> float:
-    """A number in [0, 1): momentum and Adam betas."""
-    value = _number(float, text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def center_scale(text: str) -> float:
-    value = _number(float, text)
-    if not 0.0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be in (0, 0.5], got {text}")
-    return value
+unit_interval = interval(0, 1)                          # a share: [0, 1]
+open_unit_interval = interval(0, 1, high_open=True)     # momentum and Adam betas: [0, 1)
+center_scale = interval(0, 0.5, low_open=True)          # the centre hole's margin: (0, 0.5]
+ema_decay = interval(0, 1, high_open=True, note=" (0: no average)")   # 0 turns the average off
 
 
 def bounded(kind, low, high):

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 import defaults
 import ops
+from masks import LOWRES_FACTOR  # the original's lowres: 64x64 images compared at 8x8
 from precision import dtype_policy
 
 keras = tf.keras
@@ -43,8 +44,6 @@ MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 256
 BASE_SIZE = 4          # spatial size of the generator's first feature map
 MAX_FILTER_MULT = 8    # filters grow x2 per layer up to 8 * gf_dim (as the original at 64x64)
-LOWRES_FACTOR = 8      # the original's ``lowres``: 64x64 images compared at 8x8 (masks.py has
-                       # the same number; it is NumPy-only and does not import this module)
 
 
 @dataclasses.dataclass(frozen=True)

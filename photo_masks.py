@@ -182,13 +182,3 @@ def masks_for_photos(mask_paths: list[str], photos: list[np.ndarray], transforms
                 f"the photo's size ({width}x{height}, drawn on the photo) or square (drawn on "
                 "the aligned face); white = keep, black = missing")
     return np.stack(face_masks), holes
-
-
-def paste_back(photo: np.ndarray, face: np.ndarray, mask: np.ndarray, transform,
-               photo_hole: np.ndarray | None = None) -> np.ndarray:
-    """Paste a completed face into its photo: on ``photo_hole`` if the mask was drawn on the
-    photo (:func:`paste_into_hole`), else over the warped face hole (:func:`faces.paste_back`)."""
-    if photo_hole is not None:
-        return paste_into_hole(photo, face, photo_hole, transform)
-    import faces
-    return faces.paste_back(photo, face, mask, transform)

@@ -397,7 +397,7 @@ def live_outputs(run: Run, edit_transform: np.ndarray):
     live_face = utils.from_model(completed[0])
     if live_face.shape[2] == 1:
         live_face = np.repeat(live_face, 3, axis=2)
-    live_photo = photo_masks.paste_back(run.photo.edit, live_face, run.mask[0], edit_transform,
+    live_photo = faces.paste_back(run.photo.edit, live_face, run.mask[0], edit_transform,
                                         run.edit_hole)
     phase = " (feature search)" if run.snapshot.phase == "features" else ""
     return (row, f"Iteration {run.snapshot.iteration} of at most {run.n_iter}{phase}: loss "
@@ -426,7 +426,7 @@ def finish(run: Run, stopped: bool):
     if face_rgb.shape[2] == 1:
         face_rgb = np.repeat(face_rgb, 3, axis=2)
     row = outputs.figure([run.images * run.mask, generated, completed, blended], scale=ROW_SCALE)
-    pasted = photo_masks.paste_back(run.photo.rgb, face_rgb, run.mask[0], run.face.transform,
+    pasted = faces.paste_back(run.photo.rgb, face_rgb, run.mask[0], run.face.transform,
                                     run.hole)
     stem = os.path.splitext(run.photo.name)[0] or "photo"
     stem = utils.unique_output_names([stem])[0]

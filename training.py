@@ -21,7 +21,6 @@ checked before every save, so no checkpoint of a diverged model is written.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -39,7 +38,7 @@ import defaults
 import distribute
 import pipeline
 import utils
-from errors import TrainingError, TrainingInterrupted
+from errors import IOFailure, TrainingError, TrainingInterrupted, writing
 from model import DCGAN, Architecture
 from precision import resolve_precision
 from train_step import LOSS_KEYS, TrainStep
@@ -47,6 +46,7 @@ from train_step import LOSS_KEYS, TrainStep
 keras = tf.keras
 
 SAMPLE_COUNT = 64  # the original's 8x8 sample grid
+IO_ERRORS = (OSError, tf.errors.OpError)   # what a failed write raises (errors.writing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +106,7 @@ def train(config: TrainConfig, log=print) -> dict:
         f"{placement.replicas} replica(s)")
     options = dataclasses.asdict(config) | {"seed": int(state.data_seed.numpy())}
     try:
-        with writing("options.json"):
+        with writing("options.json", IO_ERRORS):
             utils.write_json(options, os.path.join(state.checkpoint_dir, "options.json"))
         with StopSignals() as stop:
             last = train_loop(config, state, placement, images, resumed_from, stop, log)
@@ -318,7 +318,7 @@ class TrainingState:
             raise TrainingError(
                 f"non-finite weights at step {step}: training diverged, so no checkpoint of it "
                 f"is written. {self.kept()} Try a lower --learning_rate or --precision float32")
-        with writing("checkpoint"):
+        with writing("checkpoint", IO_ERRORS):
             self.last_saved = self.manager.save(checkpoint_number=step)
         return self.last_saved
 
@@ -336,15 +336,15 @@ class Outputs:
         self.config = config
         self.is_chief = is_chief
         if is_chief:
-            with writing("samples"):
+            with writing("samples", IO_ERRORS):
                 os.makedirs(config.sample_dir, exist_ok=True)
-            with writing("logs"):
+            with writing("logs", IO_ERRORS):
                 self.writer = tf.summary.create_file_writer(config.log_dir)
         else:
             self.writer = tf.summary.create_noop_writer()
 
     def losses(self, losses: dict, step: int) -> None:
-        with writing("logs"), self.writer.as_default():
+        with writing("logs", IO_ERRORS), self.writer.as_default():
             for key, value in losses.items():
                 tf.summary.scalar(key, value, step=step)
 
@@ -355,9 +355,9 @@ class Outputs:
             return
         samples = sample()
         path = os.path.join(self.config.sample_dir, f"train_{epoch:02d}_{index:04d}.png")
-        with writing("samples"):
+        with writing("samples", IO_ERRORS):
             utils.save_grid(samples, path, (8, 8) if len(samples) == 64 else None)
-        with writing("logs"), self.writer.as_default():
+        with writing("logs", IO_ERRORS), self.writer.as_default():
             tf.summary.image("samples", utils.make_grid(samples)[None], step=step)
             if z is not None:
                 tf.summary.histogram("z", z, step=step)
@@ -365,7 +365,7 @@ class Outputs:
                 tf.summary.histogram("d_fake", outputs["d_fake"], step=step)
 
     def close(self) -> None:
-        with writing("logs"):
+        with writing("logs", IO_ERRORS):
             self.writer.close()
 
 
@@ -397,25 +397,6 @@ class StopSignals:
     def __exit__(self, *exc_info):
         for number, handler in self.previous.items():
             signal.signal(number, handler)
-
-
-class IOFailure(Exception):
-    """Writing ``what`` (or reading the training data) failed; :func:`train` turns it
-    into a clear TrainingError."""
-
-    def __init__(self, what: str, error: Exception):
-        super().__init__(what)
-        self.what = what
-        self.reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
-
-
-@contextlib.contextmanager
-def writing(what: str):
-    """Report an OSError or TensorFlow I/O error raised inside as a :class:`IOFailure`."""
-    try:
-        yield
-    except (OSError, tf.errors.OpError) as error:
-        raise IOFailure(what, error) from error
 
 
 def reading(dataset):

@@ -10,7 +10,6 @@ Conventions:
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import glob
 import json
@@ -121,68 +120,6 @@ def check_training_image(path: str, image_size: int) -> ImageCheck:
                                 f"{image_size}x{image_size} images (the shorter side needs at "
                                 f"least {smallest} pixels)")
     return ImageCheck(path, plain=plain)
-
-
-CHECK_CACHE_VERSION = 1
-
-
-def usable_training_images(paths: Sequence[str], image_size: int, warn=print,
-                           cache_path: str | None = None,
-                           workers: int | None = None) -> list[ImageCheck]:
-    """The checks of the files that :func:`check_training_image` accepts, in order.
-
-    Each refused file gets one warning naming it and why; a count follows.
-    With ``cache_path`` the results are kept in that JSON file, keyed by path,
-    size and modification time, so a resumed run re-checks only new or changed
-    files (a stat instead of a decode). Files are decoded in a few threads.
-    """
-    cached = _read_check_cache(cache_path, image_size)
-
-    def check(path: str) -> tuple[ImageCheck, list]:
-        try:
-            status = os.stat(path)
-            stamp = [status.st_size, status.st_mtime_ns]
-        except OSError:
-            stamp = None
-        hit = cached.get(path)
-        if stamp and hit and hit[:2] == stamp:
-            return ImageCheck(path, hit[2], hit[3]), hit
-        result = check_training_image(path, image_size)
-        return result, (stamp or [None, None]) + [result.problem, result.plain]
-
-    workers = workers or min(8, os.cpu_count() or 1)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(check, paths, chunksize=64))
-    if cache_path and any(r.path not in cached or cached[r.path] != entry for r, entry in results):
-        try:
-            write_json({"version": CHECK_CACHE_VERSION, "image_size": image_size,
-                        "files": {r.path: entry for r, entry in results}}, cache_path)
-        except OSError:
-            pass  # only a cache; the output folder's own check reports an unwritable folder
-    usable = []
-    for check_result, _ in results:
-        if check_result.problem is None:
-            usable.append(check_result)
-        else:
-            warn(f"warning: skipping {check_result.problem}")
-    skipped = len(paths) - len(usable)
-    if skipped:
-        warn(f"warning: skipped {skipped} of {len(paths)} files that are not usable images")
-    return usable
-
-
-def _read_check_cache(path: str | None, image_size: int) -> dict:
-    """{path: [size, mtime_ns, problem, plain]} from a cache file; {} if none or unusable."""
-    if not path:
-        return {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data.get("version") == CHECK_CACHE_VERSION and data.get("image_size") == image_size:
-            return dict(data["files"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass
-    return {}
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

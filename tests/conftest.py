@@ -47,6 +47,38 @@ def photos_dir(shared_data) -> pathlib.Path:
 TINY = dict(image_size=16, z_dim=16, gf_dim=8, df_dim=8, c_dim=3)
 
 
+def settled_dcgan(seed: int):
+    """An untrained 16x16 DCGAN (z_dim 8, 4 filters) from ``seed`` whose batch-norm moving
+    averages have reached its batch statistics, so that inference mode behaves.
+
+    Fresh moving averages (mean 0, variance 1) would leave the 0.02-scale activations
+    unnormalised in inference mode, and G(z) would hardly depend on z."""
+    import tensorflow as tf
+
+    import model
+
+    tf.keras.utils.set_random_seed(seed)
+    dcgan = model.DCGAN(model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4))
+    for _ in range(60):  # moving averages decay by 0.9 per call: 0.9^60 < 0.002
+        fake = dcgan.generator(tf.random.uniform([32, 8], -1, 1), training=True)
+        dcgan.discriminator(fake, training=True)
+    return dcgan
+
+
+def save_faces16(tiny_faces: pathlib.Path, folder: pathlib.Path, count: int,
+                 suffix: str | None = ".png") -> list[pathlib.Path]:
+    """The first ``count`` real faces, centre-cropped and resized to the tiny model's 16x16,
+    saved in ``folder`` under their names with ``suffix`` (None: their own); their paths."""
+    import utils
+
+    paths = []
+    for path in sorted(tiny_faces.iterdir())[:count]:
+        target = folder / (path.name if suffix is None else path.stem + suffix)
+        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16), target)
+        paths.append(target)
+    return paths
+
+
 @pytest.fixture(scope="session")
 def tiny_faces(faces_dir, tmp_path_factory) -> pathlib.Path:
     """A folder of 64 real CelebA faces (symlinks; the photos stay in shared/)."""

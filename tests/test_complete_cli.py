@@ -9,17 +9,14 @@ import pytest
 from PIL import Image
 
 import complete
-from conftest import ROOT
+from conftest import ROOT, save_faces16
 
 
 @pytest.fixture(scope="module")
 def aligned16(tiny_faces, tmp_path_factory):
-    """Six real faces, centre-cropped and resized to the tiny model's 16x16, as PNG."""
-    import utils
+    """Six real faces at the tiny model's 16x16, as PNG."""
     folder = tmp_path_factory.mktemp("aligned16")
-    for path in sorted(tiny_faces.iterdir())[:6]:
-        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16),
-                       folder / (path.stem + ".png"))
+    save_faces16(tiny_faces, folder, 6)
     return folder
 
 

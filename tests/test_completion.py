@@ -11,16 +11,12 @@ import completion
 import masks
 import model
 from completion import CompletionConfig, complete
+from conftest import settled_dcgan
 
 
 @pytest.fixture(scope="module")
 def dcgan():
-    tf.keras.utils.set_random_seed(1)
-    net = model.DCGAN(model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4))
-    for _ in range(60):  # let batch-norm moving averages reach the batch statistics
-        net.discriminator(net.generator(tf.random.uniform([32, 8], -1, 1), training=True),
-                          training=True)
-    return net
+    return settled_dcgan(1)
 
 
 def _problem(dcgan, batch=4, seed=0):

@@ -8,24 +8,18 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import complete
 import masks
-import model
 from completion import CompletionConfig, complete as search
+from conftest import save_faces16, settled_dcgan
 
 WINDOW = 4
 
 
 @pytest.fixture(scope="module")
 def dcgan():
-    tf.keras.utils.set_random_seed(2)
-    net = model.DCGAN(model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4))
-    for _ in range(60):  # let batch-norm moving averages reach the batch statistics
-        net.discriminator(net.generator(tf.random.uniform([32, 8], -1, 1), training=True),
-                          training=True)
-    return net
+    return settled_dcgan(2)
 
 
 def _problem(batch=6, seed=0):
@@ -173,12 +167,8 @@ def _complete(trained_run, out, images, *extra):
 @pytest.fixture(scope="module")
 def faces16(tiny_faces, tmp_path_factory):
     """Four real faces at the tiny model's 16x16, as PNG."""
-    import utils
-    folder = tmp_path_factory.mktemp("faces16")
-    for path in sorted(tiny_faces.iterdir())[:4]:
-        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16),
-                       folder / (path.stem + ".png"))
-    return sorted(str(p) for p in folder.iterdir())
+    paths = save_faces16(tiny_faces, tmp_path_factory.mktemp("faces16"), 4)
+    return sorted(str(p) for p in paths)
 
 
 def _log_iterations(path):

@@ -10,13 +10,13 @@ import pytest
 import evaluate
 import metrics
 import utils
+from conftest import save_faces16
 
 
 @pytest.fixture(scope="module")
 def faces16(tiny_faces, tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval16")
-    for path in sorted(tiny_faces.iterdir())[:5]:
-        utils.save_rgb(utils.center_crop_resize(utils.load_rgb(path), 16), folder / path.name)
+    save_faces16(tiny_faces, folder, 5, suffix=None)
     return folder
 
 

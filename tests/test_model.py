@@ -6,22 +6,14 @@ import pytest
 import tensorflow as tf
 
 import model
-from model import Architecture, DCGAN
+from conftest import settled_dcgan
+from model import Architecture
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    """A tiny DCGAN whose batch-norm moving averages match its batch statistics.
-
-    Fresh moving averages (mean 0, variance 1) would leave the 0.02-scale
-    activations unnormalised in inference mode, so G(z) would hardly depend on z.
-    """
-    tf.keras.utils.set_random_seed(0)
-    dcgan = DCGAN(Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4))
-    for _ in range(60):  # moving averages decay by 0.9 per call: 0.9^60 < 0.002
-        fake = dcgan.generator(tf.random.uniform([32, 8], -1, 1), training=True)
-        dcgan.discriminator(fake, training=True)
-    return dcgan
+    """A tiny DCGAN whose batch-norm moving averages match its batch statistics."""
+    return settled_dcgan(0)
 
 
 @pytest.mark.parametrize("size", [8, 16, 32, 64])

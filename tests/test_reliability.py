@@ -24,6 +24,7 @@ import pipeline
 import train_dcgan
 import utils
 from conftest import ROOT
+from errors import TrainingError
 from model import DCGAN
 from train_step import TrainStep
 
@@ -154,25 +155,32 @@ def test_image_checks_are_cached_and_redone_for_changed_files(tmp_path, monkeypa
     good, bad = tmp_path / "good.png", tmp_path / "bad.png"
     Image.new("RGB", (8, 8), "red").save(good)
     bad.write_text("not an image")
-    cache = str(tmp_path / "cache.json")
-    warnings = []
-    first = utils.usable_training_images([str(good), str(bad)], 8, warnings.append, cache)
-    assert [c.path for c in first] == [str(good)] and len(warnings) == 2
+    cache = tmp_path / pipeline.IMAGE_CHECK_CACHE
+    lines = []
+    warnings = lambda: [line for line in lines if line.startswith("warning:")]
+
+    def usable(paths, size, log=lines.append):
+        return pipeline.usable_training_images(str(tmp_path), paths, size, str(tmp_path), log)
+
+    first = usable([str(good), str(bad)], 8)
+    assert [c.path for c in first] == [str(good)] and len(warnings()) == 2 and cache.exists()
 
     checked = []
     real_check = utils.check_training_image
     monkeypatch.setattr(utils, "check_training_image",
                         lambda path, size: checked.append(path) or real_check(path, size))
-    again = utils.usable_training_images([str(good), str(bad)], 8, warnings.append, cache)
-    assert again == first and checked == [] and len(warnings) == 4   # same warnings, no decode
-    Image.new("RGB", (8, 8), "blue").save(bad)                       # the bad file is fixed
+    again = usable([str(good), str(bad)], 8)
+    assert again == first and checked == [] and len(warnings()) == 4   # same warnings, no decode
+    Image.new("RGB", (8, 8), "blue").save(bad)                         # the bad file is fixed
     os.utime(bad, ns=(1, 1))
-    fixed = utils.usable_training_images([str(good), str(bad)], 8, warnings.append, cache)
+    fixed = usable([str(good), str(bad)], 8)
     assert [c.path for c in fixed] == [str(good), str(bad)] and checked == [str(bad)]
     # another image size, or a damaged cache file, means checking again
-    assert len(utils.usable_training_images([str(good)], 16, print, cache)) == 1
-    (tmp_path / "cache.json").write_text("{broken")
-    assert len(utils.usable_training_images([str(good)], 8, print, cache)) == 1
+    assert len(usable([str(good)], 16, print)) == 1
+    cache.write_text("{broken")
+    assert len(usable([str(good)], 8, print)) == 1
+    with pytest.raises(TrainingError, match="none of the 1 images"):
+        usable([str(tmp_path / "missing.png")], 8, print)
 
 
 # ------------------------------------------------------------------ flags
