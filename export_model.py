@@ -23,10 +23,14 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 import defaults
 import flags
 import quiet
+import utils
 from errors import UserError
+from faces import model_images
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,11 +60,8 @@ BN_BATCH = 64
 
 
 def real_batches(folder: str, size: int, channels: int, count: int, seed: int, log=print):
-    """``count`` batches of BN_BATCH faces drawn without replacement from ``folder``, in [-1, 1]."""
-    import numpy as np
-    import tensorflow as tf
-    import utils
-
+    """``count`` batches of BN_BATCH faces drawn without replacement from ``folder``, in [-1, 1]
+    (a gray model's: the gray training reads, :func:`faces.model_images`)."""
     if not os.path.isdir(folder):
         raise UserError(f"--bn_dataset '{folder}' is not a folder: pass the folder of aligned "
                         "faces the model was trained on")
@@ -77,10 +78,7 @@ def real_batches(folder: str, size: int, channels: int, count: int, seed: int, l
         except utils.ImageReadError as error:
             log(f"warning: {error}; skipped")
             continue
-        rgb = utils.center_crop_resize(rgb, size)
-        if channels == 1:   # training's gray (pipeline.decode_image): ITU-R 601 luma weights
-            rgb = tf.image.rgb_to_grayscale(rgb).numpy()
-        faces.append(utils.to_model(rgb))
+        faces.append(model_images(utils.center_crop_resize(rgb, size)[None], channels)[0])
     log(f"Batch-norm statistics of D from {len(faces) // BN_BATCH * BN_BATCH} faces of {folder}")
     return [np.stack(faces[i:i + BN_BATCH]) for i in range(0, len(faces) - BN_BATCH + 1, BN_BATCH)]
 
@@ -91,8 +89,7 @@ def main(argv=None) -> int:
         return flags.fail("--out must differ from --checkpoint_dir (the export replaces the "
                           "checkpoints in --out)")
     quiet.quiet_tensorflow(args.verbose)
-    import numpy as np
-    import checkpoints
+    import checkpoints  # TensorFlow loads here, after the flags are known to be good
 
     try:
         source = checkpoints.find(args.checkpoint_dir)
