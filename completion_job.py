@@ -231,6 +231,27 @@ class Searcher:
                                     hole=hole, z=z)
         return complete(*batch, config=config, seed=random, hole=hole, z=z)
 
+    def stream(self, images, loss_mask, config: CompletionConfig, seed, *,
+               restarts: int = defaults.DEFAULT_RESTARTS, known=None, lowres_mask=None):
+        """The snapshots of a search of ``images`` (B, S, S, C) with ``restarts`` starts
+        each, all in one batch (restart-major, as :func:`completion.best_of_restarts`), as
+        they come, every restart's row kept: the web page shows the best so far. Restart 0
+        starts from the encoder's z, the others from random z drawn from ``seed``; ``known``
+        (B or 1, S, S, 1; 1 = known): the face mask, whose hole early stopping watches."""
+        random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
+        batch = len(images)
+
+        def tile(array):          # (B or 1, ...) -> (restarts * B, ...), restart-major
+            return np.concatenate([np.broadcast_to(array, (batch, *np.shape(array)[1:]))]
+                                  * restarts)
+
+        z = random.initial_z(batch * restarts, self.arch.z_dim)
+        if self.encoder is not None:
+            z[:batch] = learned.start(self.encoder, images, known)
+        return complete(*networks(self.model), tile(images), tile(loss_mask),
+                        None if lowres_mask is None else lowres_mask[None], config=config,
+                        seed=random, z=z, hole=tile(1.0 - known))
+
     def batches(self, images, face_masks, config: CompletionConfig, seed, *, batch_size: int,
                 restarts: int = defaults.DEFAULT_RESTARTS, weighted: bool = True,
                 weight_window: int = defaults.DEFAULT_WEIGHT_WINDOW, lowres_mask=None):
@@ -249,6 +270,12 @@ class Searcher:
             yield index, rows, self.search(images[rows], rows_of(loss_masks, rows), config,
                                            random, restarts=restarts, hole=1.0 - known, z=z,
                                            lowres_mask=lowres_mask)
+
+
+def model_version(checkpoint_dir: str) -> tuple:
+    """What the model in ``checkpoint_dir`` is now: its newest checkpoint and its encoder's
+    (the web page loads the model again when either changes)."""
+    return checkpoints.latest(checkpoint_dir), learned.find(checkpoint_dir)
 
 
 def load_model(checkpoint_dir: str, precision: str, log=print) -> Searcher:

@@ -45,6 +45,7 @@ import completion_flags
 import defaults
 import faces
 import flags
+import identity
 import masks
 import metrics
 import outputs
@@ -243,8 +244,6 @@ def face_descriptors(network, faces_: np.ndarray) -> np.ndarray:
 def identity_distances(images, face_masks, results: dict, log=print) -> dict:
     """{method: (N,) identity distances to the true faces} for the results and for the
     masked input with its hole black (:data:`MASKED`)."""
-    import identity
-
     network = identity.IdentityModel()
     truth_descriptors = face_descriptors(network, utils.from_model(images))
     masked = utils.from_model(images * face_masks + (face_masks - 1.0))   # hole black

@@ -21,6 +21,7 @@ import numpy as np
 
 import photo_masks
 import utils
+from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib
 from errors import CompletionError
 
 
@@ -32,6 +33,7 @@ def model_images(rgb: np.ndarray, channels: int) -> np.ndarray:
     """
     rgb = np.asarray(rgb, np.uint8)
     if channels == 1:
+        # TensorFlow loads here, for gray models only: the web page and --help start without it.
         import tensorflow as tf
 
         rgb = tf.image.rgb_to_grayscale(rgb).numpy()
@@ -68,8 +70,6 @@ def align_photos(paths: list[str], size: int, pad: float = 0.0, log=print):
     ``transforms[i]`` is the 2x3 matrix from ``photos[i]`` to face coordinates.
     Photos without a face or that cannot be read are refused, naming them.
     """
-    from align import AlignDlib, INNER_EYES_AND_BOTTOM_LIP
-
     aligner = AlignDlib()
     faces, photos, transforms, problems = [], [], [], []
     for path in paths:

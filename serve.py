@@ -39,9 +39,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")     # before gradio i
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import cv2  # noqa: E402
+import dlib  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from skimage import data  # noqa: E402
 
+import align  # noqa: E402
 import completion_flags  # noqa: E402
 import defaults  # noqa: E402
 import faces  # noqa: E402
@@ -124,12 +127,12 @@ _ALIGNER = None
 _ALIGNER_LOCK = threading.Lock()
 
 
-def aligner():
+def aligner() -> align.AlignDlib:
+    """The page's one aligner, made on first use (it reads dlib's landmark model)."""
     global _ALIGNER
     with _ALIGNER_LOCK:
         if _ALIGNER is None:
-            from align import AlignDlib
-            _ALIGNER = AlignDlib()
+            _ALIGNER = align.AlignDlib()
         return _ALIGNER
 
 
@@ -141,9 +144,6 @@ def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE) -> li
     gigabytes); the landmarks, the transform and the aligned face come from the
     full photo, as for a small photo.
     """
-    import dlib
-    from align import alignment_transform, warp
-
     small = downscale(rgb, detect_side)
     scale = rgb.shape[1] / small.shape[1]
     detector = aligner()
@@ -154,8 +154,8 @@ def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE) -> li
         box = tuple(int(round(value * scale)) for value in
                     (rect.left(), rect.top(), rect.right(), rect.bottom()))
         landmarks = detector.findLandmarks(rgb, dlib.rectangle(*box))
-        transform = alignment_transform(landmarks, size)
-        found.append(Face(box, transform, warp(rgb, transform, size)))
+        transform = align.alignment_transform(landmarks, size)
+        found.append(Face(box, transform, align.warp(rgb, transform, size)))
     return found
 
 
@@ -183,40 +183,32 @@ def crop(rgb: np.ndarray, box, side: int = FACE_TILE) -> np.ndarray:
 
 # ------------------------------------------------------------------------- the model
 class Models:
-    """Loaded models by checkpoint folder, reloaded when a newer checkpoint appears."""
+    """The models of the page's searches by checkpoint folder (:class:`completion_job.Searcher`:
+    G, D and the start ``--start`` asks for), loaded again when a newer checkpoint or
+    encoder appears."""
 
-    def __init__(self, precision_name: str):
+    def __init__(self, precision_name: str, start: str):
         self.precision = precision.choose(precision_name)[0]
+        self.start = start
         self.cache = {}
         self.lock = threading.Lock()
 
     def get(self, directory: str):
-        import checkpoints
+        # TensorFlow loads with the first model (at the page's start): --help answers without it.
+        import completion_job
 
         key = os.path.abspath(directory)
         with self.lock:
-            latest = checkpoints.latest(directory)
+            version = completion_job.model_version(directory)
             cached = self.cache.get(key)
-            if cached is None or cached[1] != latest:
-                self.cache[key] = checkpoints.load_for_completion(directory, self.precision,
-                                                                  warn=lambda line: None)
-            return self.cache[key]
+            if cached is None or cached[0] != version:
+                searcher = completion_job.load_model(directory, self.precision,
+                                                     log=lambda line: None)
+                self.cache[key] = (version, searcher.starting(self.start, log=lambda line: None))
+            return self.cache[key][1]
 
     def image_size(self, directory: str) -> int:
-        return self.get(directory)[0].arch.image_size
-
-    def encoder(self, directory: str, start: str):
-        """The encoder the page's searches start from (``--start``; encoder.for_search), or
-        None: loaded once per model folder and encoder checkpoint."""
-        import encoder as learned
-
-        dcgan, prefix = self.get(directory)
-        key = ("encoder", os.path.abspath(directory), start, prefix, learned.find(directory))
-        with self.lock:
-            if key not in self.cache:
-                self.cache[key] = learned.for_search(start, directory, dcgan.arch,
-                                                     log=lambda line: None)
-            return self.cache[key]
+        return self.get(directory).arch.image_size
 
 
 # ----------------------------------------------------------------------------- masks
@@ -279,7 +271,7 @@ class Page:
 
     def __init__(self, args):
         self.args = resolve_defaults(args)
-        self.models = Models(args.precision)
+        self.models = Models(args.precision, args.start)
         self.runs: dict[str, Run] = {}
         self.root = tempfile.mkdtemp(prefix="dcgan-serve-")
         atexit.register(shutil.rmtree, self.root, True)
@@ -288,7 +280,6 @@ class Page:
     def load(self, path: str | None, name: str | None, checkpoint_dir: str):
         """(Photo or None, message) for an uploaded file or the demo photo."""
         if path is None:
-            from skimage import data
             photo = Photo("astronaut.png", data.astronaut(), data.astronaut(), [])
         else:
             photo = read_photo(path, name)
@@ -451,25 +442,19 @@ def warm_up(page: "Page", checkpoint_dir: str) -> None:
     iteration each), so that the first Complete does not wait seconds for TensorFlow's
     tracing: the compiled search is shared by every later search of the same settings
     (completion.compiled_search)."""
-    import encoder as learned
-    from completion import complete as search_z
-
     try:
-        dcgan, _ = page.models.get(checkpoint_dir)
-        encoder = page.models.encoder(checkpoint_dir, page.args.start)
+        searcher = page.models.get(checkpoint_dir)
     except UserError:
         return                      # the page says so when the user presses Complete
     args = page.args
     config = build_config(args, args.approach, args.lr, args.lam, 1, args.outInterval)
     config = dataclasses.replace(config, feature_iter=min(config.feature_iter, 1))
-    size, channels = dcgan.arch.image_size, dcgan.arch.c_dim
-    mask, low = masks.make_mask("center", size)
-    images = np.zeros((max(int(args.nRestarts), 1), size, size, channels), np.float32)
-    loss_mask = masks.importance_weights(mask[None], args.weightWindow) if args.weighted \
-        else mask[None]
-    z = None if encoder is None else learned.start(encoder, images, mask[None])
-    for _ in search_z(dcgan.generator, dcgan.discriminator, images, loss_mask, None,
-                      config=config, seed=0, hole=1.0 - mask[None], z=z):
+    size, channels = searcher.arch.image_size, searcher.arch.c_dim
+    mask = masks.make_mask("center", size)[0][None]
+    images = np.zeros((1, size, size, channels), np.float32)
+    loss_mask = masks.importance_weights(mask, args.weightWindow) if args.weighted else mask
+    for _ in searcher.stream(images, loss_mask, config, 0, restarts=max(int(args.nRestarts), 1),
+                             known=mask):
         pass
 
 
@@ -524,12 +509,11 @@ class Handlers:
         index = int(face_choice) - 1 if face_choice else 0
         face = photo.faces[min(max(index, 0), len(photo.faces) - 1)]
         try:
-            dcgan, prefix = self.page.models.get(checkpoint_dir)
-            encoder = self.page.models.encoder(checkpoint_dir, self.args.start)
+            searcher = self.page.models.get(checkpoint_dir)
         except UserError as error:
             yield problem(f"Model: {error}")
             return
-        size = dcgan.arch.image_size
+        size = searcher.arch.image_size
         if face.aligned.shape[0] != size:       # found for another model's size
             refound = find_faces(photo.rgb, size)
             face = refound[min(index, len(refound) - 1)]
@@ -548,24 +532,21 @@ class Handlers:
             message = str(error)
             yield problem(message[:1].upper() + message[1:])
             return
-        run, snapshots = self.start_run(session, photo, face, face_mask, config, dcgan,
-                                        weighted, blend, n_restarts, seed, started, encoder)
-        yield (gr.update(), f"Searching with {prefix} ({approach}, at most {config.total_iter} "
-                            f"iterations, from {'the encoder' if encoder else 'noise'})...",
+        run, snapshots = self.start_run(session, photo, face, face_mask, config, searcher,
+                                        weighted, blend, n_restarts, seed, started)
+        yield (gr.update(), f"Searching with {searcher.prefix} ({approach}, at most "
+                            f"{config.total_iter} iterations, from "
+                            f"{'the encoder' if searcher.encoder else 'noise'})...",
                gr.update(), gr.update(visible=False), gr.update(visible=False), started)
         yield from self.follow(run, snapshots, session)
 
     def start_run(self, session: str, photo: Photo, face: Face, face_mask: FaceMask, config,
-                  dcgan, weighted, blend, n_restarts, seed, started: float, encoder=None):
+                  searcher, weighted, blend, n_restarts, seed, started: float):
         """This user's new :class:`Run` (stopping their previous one) and the search's
-        snapshots (a generator: the search starts when it is iterated). ``encoder``: the
-        first restart starts from its z (encoder.py), the others from random z."""
-        import encoder as learned
-        from completion import SearchRandom
-        from completion import complete as search_z
-
+        snapshots (a generator: the search starts when it is iterated): with the encoder
+        (``searcher.encoder``), the first restart starts from its z, the others from random z."""
         # gray as training reads it
-        images = faces.model_images(face.aligned[None], dcgan.arch.c_dim)
+        images = faces.model_images(face.aligned[None], searcher.arch.c_dim)
         mask = face_mask.mask[None]
         loss_mask = masks.importance_weights(mask, self.args.weightWindow) if weighted else mask
         folder = tempfile.mkdtemp(dir=self.page.root)
@@ -576,17 +557,9 @@ class Handlers:
             old.stop.set()
             shutil.rmtree(old.folder, ignore_errors=True)
         self.page.runs[session] = run
-        restarts = max(int(n_restarts or 1), 1)
-        tiled_images = np.concatenate([images] * restarts)
-        tiled_mask = np.concatenate([loss_mask] * restarts)
-        tiled_low = None if face_mask.lowres is None else face_mask.lowres[None]
-        random = SearchRandom(seed)
-        z = random.initial_z(restarts, dcgan.arch.z_dim)
-        if encoder is not None:
-            z[:1] = learned.start(encoder, images, mask)
-        snapshots = search_z(dcgan.generator, dcgan.discriminator, tiled_images, tiled_mask,
-                             tiled_low, config=config, seed=random, z=z,
-                             hole=np.concatenate([1.0 - mask] * restarts))
+        snapshots = searcher.stream(images, loss_mask, config, seed,
+                                    restarts=max(int(n_restarts or 1), 1), known=mask,
+                                    lowres_mask=face_mask.lowres)
         return run, snapshots
 
     def follow(self, run: Run, snapshots, session: str):

@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
+from skimage.util import montage
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -176,8 +177,6 @@ def make_grid(images: np.ndarray, shape: tuple[int, int] | None = None) -> np.nd
     row by row (``skimage.util.montage``); ``shape`` (rows, columns) defaults to
     :func:`grid_shape`. Empty cells are black. Single-channel images are shown as gray.
     """
-    from skimage.util import montage
-
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = from_model(images)

