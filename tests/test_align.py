@@ -222,6 +222,7 @@ def test_no_face_in_skimage_photos(aligner):
     assert aligner.process(skimage_data.astronaut(), 64).status == "aligned"
 
 
+@pytest.mark.slow
 def test_largest_face_or_skip_multi(aligner, photos_dir):
     rgb = utils.load_rgb(require_path(photos_dir / "deepface" / "couple.jpg"))
     raw = dlib.get_frontal_face_detector()(rgb, 1)  # dlib directly, as OpenFace calls it

@@ -54,6 +54,7 @@ def mixed_inputs(photos_dir, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_cli_on_mixed_folder_counts_skips_and_resumes(mixed_inputs, tmp_path, capsys):
     out = tmp_path / "aligned"
     code = main([str(mixed_inputs), "align", "innerEyesAndBottomLip", str(out), "--size", "64",
@@ -87,6 +88,7 @@ def test_cli_on_mixed_folder_counts_skips_and_resumes(mixed_inputs, tmp_path, ca
     assert (again["aligned"], again["present"], again["skipped"]) == (0, 6, 5)
 
 
+@pytest.mark.slow
 def test_cli_skip_multi(photos_dir, tmp_path, capsys):
     folder = tmp_path / "in" / "group"
     folder.mkdir(parents=True)
@@ -210,6 +212,7 @@ def test_script_runs_from_another_directory(photos_dir, tmp_path):
     assert result.stdout.count(": aligned -> ") == summary["aligned"]  # --verbose: one line per image
 
 
+@pytest.mark.slow
 def test_cli_border_replicate_reaches_the_warp(photos_dir, tmp_path, capsys):
     """--border replicate and --pad on a photo cropped at the chin, as UTKFace's are."""
     rgb = utils.load_rgb(require_path(photos_dir / "openface" / "examples" / "carell.jpg"))

@@ -188,6 +188,7 @@ def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     assert flag in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_help_and_errors_from_a_real_process(tmp_path):
     """The installed entry points: --help answers without TensorFlow; an error exits 1."""
     done = subprocess.run([sys.executable, str(ROOT / "complete.py"), "--help"],
@@ -202,6 +203,7 @@ def test_help_and_errors_from_a_real_process(tmp_path):
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_shards_split_the_images_without_overlap_or_collision(trained_run, aligned16, tmp_path):
     images = sorted(str(p) for p in aligned16.iterdir())         # 6 images
     seen = []

@@ -156,6 +156,7 @@ def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
     assert _png(out / "before.png").shape == (16, 32, 3)
 
 
+@pytest.mark.slow
 def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, capsys):
     import faces
     from conftest import require_path

@@ -72,6 +72,7 @@ def _aligned(root, name="lfw"):
     return {path.stem for path in folder.iterdir()} if folder.is_dir() else set()
 
 
+@pytest.mark.slow
 def test_local_archive_is_verified_extracted_aligned_and_resumable(archive, photo_set, tmp_path, capsys):
     path, sha256, _ = archive
     _, photos, faces = photo_set

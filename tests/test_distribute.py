@@ -22,6 +22,7 @@ def _run_script(name, timeout=240, env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_single_device_step():
     """Tolerances: losses and D outputs 1e-5; every weight 1e-6 of the step's update, except
     the biases of the convolutions that feed batch norm, whose true gradient is zero (batch
@@ -118,6 +119,7 @@ def _weights(prefix):
             if name.startswith(("generator/", "discriminator/"))}
 
 
+@pytest.mark.slow
 def test_two_workers_on_loopback_match_one_process(tiny_faces, tmp_path):
     """Two train_dcgan.py processes with --strategy multiworker (TF_CONFIG on 127.0.0.1) end
     with identical weights, equal to one process on the same global batches (tolerances as

@@ -107,6 +107,7 @@ def _train(tmp_path, faces, name, *extra):
     return run
 
 
+@pytest.mark.slow
 def test_a_run_without_average_resumes_with_one(tiny_faces, tmp_path, capsys):
     run = _train(tmp_path, tiny_faces, "run", "--ema_decay", "0")
     first = checkpoints.latest(str(run / "checkpoint"))

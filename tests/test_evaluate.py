@@ -25,6 +25,7 @@ def _rows(out):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_evaluate_all_methods(trained_run, faces16, tmp_path):
     out = tmp_path / "eval"
     assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
@@ -154,6 +155,7 @@ def test_restarts_keep_each_faces_best_start(trained_run, faces16, tmp_path, cap
     assert losses[3] <= losses[1] + 1e-6
 
 
+@pytest.mark.slow
 def test_examples_grid_in_blocks_of_eight(faces16, tmp_path):
     """--examples 10 of 10 faces with two methods: blocks of 8 faces, one above the other, each
     4 rows (truth, masked, telea, mean); the second block holds faces 9-10 and 6 white tiles."""

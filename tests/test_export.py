@@ -1,5 +1,6 @@
 """export_model.py: the networks and architecture without optimizer state, loaded unchanged."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import checkpoints
@@ -65,6 +66,7 @@ def test_export_of_a_chosen_step_and_its_errors(trained_run, tmp_path, capsys):
     assert "--out must differ" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_faces, tmp_path,
                                                            capsys):
     import distribute

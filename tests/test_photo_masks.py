@@ -125,6 +125,7 @@ def test_masks_for_photos_tells_photo_masks_from_face_masks(tmp_path, aligned_ph
 
 
 @pytest.mark.parametrize("flag", ["--maskFile", "--maskDir"])
+@pytest.mark.slow
 def test_complete_cli_with_a_mask_the_size_of_the_photo(tmp_path, photos_dir, aligned_photo,
                                                         flag):
     import complete

@@ -46,6 +46,7 @@ def _import_tensorflow(*, verbose=False, env=None):
     return done.stderr
 
 
+@pytest.mark.slow
 def test_verbose_or_the_users_log_level_shows_tensorflows_notes_and_plain_does_not():
     plain = _import_tensorflow()
     assert not NOISE_IN.search(plain), plain
@@ -58,6 +59,7 @@ def test_verbose_or_the_users_log_level_shows_tensorflows_notes_and_plain_does_n
                for line in _import_tensorflow(env={"TF_CPP_MIN_LOG_LEVEL": "0"}).splitlines())
 
 
+@pytest.mark.slow
 def test_a_plain_training_run_prints_no_tensorflow_noise_and_shows_progress(tiny_faces,
                                                                             tmp_path):
     """train_dcgan.py as a user starts it: its own lines on stdout; on stderr only the

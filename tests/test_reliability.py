@@ -209,6 +209,7 @@ def test_every_completion_flag_is_validated(flag, value, capsys):
 
 
 # ------------------------------------------------------------ interruptions
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_an_unloadable_checkpoint(faces16, tmp_path):
     """20 SIGKILLs of real trainers (14 after stepping began, 6 during start-up), each followed
     by a resume that must continue from the newest complete checkpoint; then a SIGINT.

@@ -319,6 +319,7 @@ def check_only_brushed_pixels_changed(pasted, photo, brushed, tolerance):
 
 
 # --------------------------------------------------------------- browser tests
+@pytest.mark.slow
 def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     path = photos_dir / "face_recognition" / "examples" / "obama.jpg"
     photo = utils.load_rgb(path)
@@ -355,6 +356,7 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     print(f"\nComplete -> result, {iterations} iterations: {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_a_photo_without_a_face_says_so(open_page, tmp_path):
     from skimage import data
 
@@ -368,6 +370,7 @@ def test_a_photo_without_a_face_says_so(open_page, tmp_path):
     complete(page, r"No face found in chelsea\.png: upload a photo with a frontal face")
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_an_image_says_so(open_page, tmp_path):
     page = open_page()
     for name in ("notes.png", "notes.txt"):
@@ -379,12 +382,14 @@ def test_a_file_that_is_not_an_image_says_so(open_page, tmp_path):
     complete(page, r"Upload a photo or press 'Demo photo' first")
 
 
+@pytest.mark.slow
 def test_an_empty_brush_says_so(open_page):
     page = open_page()
     load_demo(page)
     complete(page, r"The brush is empty: brush over the part of the face to fill")
 
 
+@pytest.mark.slow
 def test_a_brush_covering_the_whole_face_says_so(open_page):
     from skimage import data
 
@@ -404,6 +409,7 @@ def test_a_brush_covering_the_whole_face_says_so(open_page):
                    r"it known to match")
 
 
+@pytest.mark.slow
 def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     page = open_page()
     load_demo(page)
@@ -421,6 +427,7 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     complete(page, rf"Done: {5 + FEATURE_ITER} iterations in")
 
 
+@pytest.mark.slow
 def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
     from skimage import data
 
@@ -446,6 +453,7 @@ def test_two_users_at_once_get_their_own_results(open_page, photos_dir):
         assert changed.sum() > 100 and not changed[~grow(footprint, 1)].any()
 
 
+@pytest.mark.slow
 def test_a_50_megapixel_photo(open_page, photos_dir, tmp_path):
     small = utils.load_rgb(photos_dir / "face_recognition" / "examples" / "obama.jpg")
     # 49.6 megapixels, a JPEG as a camera writes it (5 MB; a PNG of it is 33 MB and takes

@@ -79,6 +79,7 @@ def held_out_faces(faces_dir, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_the_shipped_model_completes_held_out_faces_better_than_classical_fills(
         shipped_prefix, held_out_faces, tmp_path):
     """With complete.py's defaults, whole-image PSNR of the completion above OpenCV's Telea

@@ -136,6 +136,7 @@ def test_weights_are_stored_under_the_original_layer_names(trained_run):
         assert shapes[expected + "/.ATTRIBUTES/VARIABLE_VALUE"] == shape, (expected, names)
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_where_training_stopped(trained_run, tiny_faces, tmp_path):
     """2 epochs + resume to 3 epochs == 3 epochs straight, and the step counter continues."""
     resumed = tmp_path / "resumed"
