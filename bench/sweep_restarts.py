@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     mask = masks.make_mask("center", size)[0]
     face_masks = np.broadcast_to(mask, (count, *mask.shape))
     weights = masks.importance_weights(face_masks, 7)
-    config = CompletionConfig(n_iter=args.nIter, feature_iter=args.featureIter,
+    config = CompletionConfig(stop_tol=0.0, n_iter=args.nIter, feature_iter=args.featureIter,
                               feature_lr=args.featureLr,
                               out_interval=max(args.nIter + args.featureIter, 1))
     start = time.time()

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     batch = np.concatenate([images] * len(groups))
     batch_masks = np.concatenate([loss_masks[loss] for loss, _ in groups])
     scale = np.concatenate([np.full(count, lr, np.float32) for _, lr in groups])
-    config = CompletionConfig(lr=1.0, lam=args.lam, n_iter=args.nIter,
+    config = CompletionConfig(feature_iter=0, stop_tol=0.0, lr=1.0, lam=args.lam, n_iter=args.nIter,
                               out_interval=max(args.every, 1))
     z0 = SearchRandom(args.seed).initial_z(count, model.arch.z_dim)
     z = np.concatenate([z0] * len(groups))                            # same start for every row

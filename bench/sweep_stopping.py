@@ -83,7 +83,8 @@ def main(argv=None) -> int:
 
     # The z search without stopping: G and z every --window iterations.
     random = SearchRandom(args.seed)
-    config = CompletionConfig(n_iter=args.nIter, out_interval=every)
+    config = CompletionConfig(n_iter=args.nIter, out_interval=every, feature_iter=0,
+                              stop_tol=0.0)
     trajectory, zs = [], []
     started = time.perf_counter()
     for rows in batches():

@@ -94,7 +94,8 @@ def main(argv=None) -> int:
             encoder_seconds = time.perf_counter() - started
         else:
             z0 = random.initial_z(len(images), model.arch.z_dim)
-        config = CompletionConfig(n_iter=max(z_caps), out_interval=args.every, lr=args.lr)
+        config = CompletionConfig(n_iter=max(z_caps), out_interval=args.every, lr=args.lr,
+                                  feature_iter=0, stop_tol=0.0)
         by_cap, started = {}, time.perf_counter()
         for rows in batches():
             for snapshot in complete(generator, discriminator, images[rows], loss_masks[rows],
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
             finals = {0: generated}
             wanted = [f for f in feature_caps if f > 0]
             if cap in feature_from and wanted:
-                features = CompletionConfig(n_iter=0, feature_iter=max(wanted),
+                features = CompletionConfig(n_iter=0, feature_iter=max(wanted), stop_tol=0.0,
                                             out_interval=args.every,
                                             **({"feature_lr": args.featureLr}
                                                if args.featureLr else {}))
