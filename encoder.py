@@ -30,7 +30,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+import checkpoints
 import masks
+from errors import CompletionError
 from model import Architecture
 
 ENCODER_DIR = "encoder"        # the encoder's folder inside a model's checkpoint folder
@@ -144,7 +146,6 @@ def read_info(prefix: str) -> EncoderInfo:
 def find(directory: str) -> str | None:
     """The newest intact encoder checkpoint of ``directory`` (a model's folder, whose
     ``encoder/`` holds it, or the encoder folder itself), or None."""
-    import checkpoints  # (checkpoints imports the training step: only when asked)
     for where in (folder(directory), directory):
         prefix = checkpoints.latest(where)
         if prefix is not None and os.path.basename(prefix).startswith(ENCODER_NAME):
@@ -163,7 +164,6 @@ def load(prefix: str) -> tuple[Encoder, EncoderInfo]:
 def export(prefix: str, out_dir: str) -> str:
     """Write the encoder at ``prefix`` without optimizer state (what ships beside G, a third
     of the size) to ``out_dir/Encoder.model-<step>``; returns the new prefix."""
-    import checkpoints  # (checkpoints imports the training step: only when asked)
     encoder, info = load(prefix)
     os.makedirs(out_dir, exist_ok=True)
     target = os.path.join(out_dir, f"{ENCODER_NAME}-{checkpoints.step_of(prefix)}")
@@ -174,8 +174,10 @@ def load_matching(directory: str, arch: Architecture, warn=print) -> Encoder | N
     """The encoder in ``directory`` (see :func:`find`) if it was trained for a generator of
     ``arch``; None (with a warning naming why) if there is none or it does not fit."""
     prefix = find(directory)
-    if prefix is None:
-        return None
+    return None if prefix is None else _if_matching(prefix, arch, warn)
+
+
+def _if_matching(prefix: str, arch: Architecture, warn) -> Encoder | None:
     encoder, info = load(prefix)
     if info.arch != arch:
         warn(f"Not using the encoder {prefix}: it was trained for another model ({info.arch}); "
@@ -188,15 +190,14 @@ def for_search(start: str, checkpoint_dir: str, arch: Architecture, log=print) -
     """The encoder the drivers' ``--start`` asks for: ``noise`` None; ``encoder`` the one in
     ``checkpoint_dir`` (an error naming the fix if there is none for this model); ``auto``
     that one if there is one, else None. Logs which start the search takes."""
-    from errors import CompletionError
-
-    encoder = None if start == "noise" else load_matching(checkpoint_dir, arch, warn=log)
+    prefix = None if start == "noise" else find(checkpoint_dir)
+    encoder = None if prefix is None else _if_matching(prefix, arch, log)
     if encoder is None and start == "encoder":
         raise CompletionError(
             f"--start encoder: '{checkpoint_dir}' holds no encoder for this model; train one "
             f"(python train_encoder.py --checkpoint_dir {checkpoint_dir} --dataset <aligned "
             "faces>) or pass --start noise")
-    log(f"The search starts from {'the encoder ' + find(checkpoint_dir) if encoder else 'uniform noise'}")
+    log(f"The search starts from {'the encoder ' + prefix if encoder else 'uniform noise'}")
     return encoder
 
 

@@ -18,8 +18,11 @@ import os
 import sys
 import time
 
+import numpy as np
+
 import flags
 import quiet
+import utils
 from errors import UserError
 
 
@@ -62,12 +65,12 @@ def main(argv=None) -> int:
 
 
 def train(args) -> int:
-    import numpy as np
+    # TensorFlow (and the modules that import it) load here, after the flags parse: --help
+    # and flag errors stay fast.
     import tensorflow as tf
 
     import checkpoints
     import encoder as enc
-    import utils
 
     out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
     if args.export:

