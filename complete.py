@@ -45,8 +45,7 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Complete the masked part of aligned face images with a trained DCGAN.",
         formatter_class=flags.DefaultsHelpFormatter)
-    demo_notes = {"nIter": f"the demo's default: {defaults.DEMO['nIter']}",
-                  "maskType": "without images, the demo uses several types unless this, "
+    demo_notes = {"maskType": "without images, the demo uses several types unless this, "
                               "--maskFile or --maskDir is given",
                   "fractionMasked": f"the demo's default: {defaults.DEMO['fractionMasked']}",
                   "halfSide": f"the demo's default: {defaults.DEMO['halfSide']}"}

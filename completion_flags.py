@@ -29,6 +29,21 @@ def _help(text: str, notes: dict | None, name: str) -> str:
     return f"{text} ({note})" if note else text
 
 
+def budget_help(name: str) -> str:
+    """The default of ``--nIter`` or ``--featureIter`` by start, for its help."""
+    return ", ".join(f"{budget[name]} from {'the encoder' if start == 'encoder' else start}"
+                     for start, budget in defaults.BUDGET.items())
+
+
+def budget(args, from_encoder: bool) -> dict:
+    """``{"nIter": ..., "featureIter": ...}``: the flags' values in ``args``, or where one is
+    None (not given), the default of the start (:data:`defaults.BUDGET`): from the encoder's z
+    (``from_encoder``) or from noise."""
+    default = defaults.BUDGET["encoder" if from_encoder else "noise"]
+    return {name: default[name] if getattr(args, name) is None else getattr(args, name)
+            for name in ("nIter", "featureIter")}
+
+
 def add_search_flags(parser, notes: dict | None = None) -> None:
     """The search's flags on ``parser`` (a parser or an argument group); ``notes``: flag
     name -> a note added to its help."""
@@ -55,12 +70,14 @@ def add_search_flags(parser, notes: dict | None = None) -> None:
         help="HMC leapfrog steps per iteration")
     add("--hmcAnneal", type=flags.positive_float, default=defaults.DEFAULT_HMC_ANNEAL,
         help="Multiply hmcBeta by this after every iteration")
-    add("--nIter", type=flags.nonnegative_int, default=defaults.DEFAULT_N_ITER,
-        help=_help("Iterations of the search", notes, "nIter"))
-    add("--featureIter", type=flags.nonnegative_int, default=defaults.DEFAULT_FEATURE_ITER,
-        help="Then this many iterations of the feature search: G's first feature map, started "
-             "from the z found, searched with the same loss and the momentum step (docs/DESIGN.md, "
-             "'The feature search'); 0: the blog's search over z only")
+    add("--nIter", type=flags.nonnegative_int, default=None,
+        help=_help(f"Iterations of the search over z, at most (default: {budget_help('nIter')})",
+                   notes, "nIter"))
+    add("--featureIter", type=flags.nonnegative_int, default=None,
+        help="Then at most this many iterations of the feature search: G's first feature map, "
+             "started from the z found, searched with the same loss and the momentum step "
+             "(docs/DESIGN.md, 'The feature search'); 0: the blog's search over z only "
+             f"(default: {budget_help('featureIter')})")
     add("--featureLr", type=flags.positive_float, default=defaults.DEFAULT_FEATURE_LR,
         help="Momentum step size of the feature search, on the loss per known value")
     add("--stopTol", type=flags.nonnegative_float, default=defaults.DEFAULT_STOP_TOL,
@@ -122,14 +139,21 @@ def add_run_flags(parser) -> None:
     add("--verbose", action="store_true", help=flags.VERBOSE_HELP)
 
 
-def search_config(args, **values) -> CompletionConfig:
+def search_config(args, from_encoder: bool = False, **values) -> CompletionConfig:
     """The search's settings from the flags of :func:`add_search_flags` and ``--outInterval``
     in ``args`` (parsed flags, or any object with them as attributes:
     :class:`completion_job.Options`); ``values`` (by flag name) replace some of them: the
-    web page's inputs, evaluate.py's chunk. ``lr`` None is the approach's default. A value
-    out of range raises ValueError."""
-    def flag(name):
+    web page's inputs, evaluate.py's chunk. ``lr`` None is the approach's default;
+    ``nIter`` and ``featureIter`` None are the start's (:func:`budget`: from the encoder's z
+    if ``from_encoder``, else from noise). A value out of range raises ValueError."""
+    def given(name):
         return values[name] if name in values else getattr(args, name)
+
+    iterations = budget(argparse.Namespace(nIter=given("nIter"),
+                                           featureIter=given("featureIter")), from_encoder)
+
+    def flag(name):
+        return iterations[name] if name in iterations else given(name)
 
     return CompletionConfig(
         approach=flag("approach"), lr=flag("lr"), momentum=flag("momentum"),

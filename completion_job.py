@@ -62,8 +62,8 @@ class Options:
     hmcEps: float
     hmcL: int
     hmcAnneal: float
-    nIter: int
-    featureIter: int
+    nIter: int | None             # None until the start is known: then its default
+    featureIter: int | None       # (completion_flags.budget, in run)
     featureLr: float
     stopTol: float
     stopWindow: int
@@ -385,7 +385,7 @@ def search(searcher: Searcher, inputs: Inputs, options: Options, log=print) -> n
     """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
     goes, with a progress bar over the iterations; return every image's final G(z)
     (N, S, S, C)."""
-    config = completion_flags.search_config(options)
+    config = completion_flags.search_config(options, searcher.encoder is not None)
     count = -(-len(inputs.images) // options.batchSize)
     generated = []
     with tqdm(total=count * config.total_iter, unit="it", desc="Completing",
@@ -452,6 +452,10 @@ def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
             f"'{options.checkpointDir}', which was trained at {arch.image_size}x"
             f"{arch.image_size}: drop --imgSize or pass another --checkpointDir")
     searcher = searcher.starting(options.start, log)
+    options = dataclasses.replace(options, **completion_flags.budget(
+        options, from_encoder=searcher.encoder is not None))
+    log(f"At most {options.nIter} iterations over z, then {options.featureIter} of the "
+        f"feature search (--nIter, --featureIter)")
     try:
         inputs = load(options, arch, log)
         with writing(options.out_root):

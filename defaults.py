@@ -26,11 +26,19 @@ DEFAULT_HMC_EPS = 0.001
 DEFAULT_HMC_L = 100
 DEFAULT_HMC_ANNEAL = 1.0
 DEFAULT_LAM = 0.1                # weight of the perceptual loss (the original's, on the L1 sum)
-DEFAULT_N_ITER = 1000            # iterations of the z search (at most, with early stopping)
+# How many iterations each phase may run at most (early stopping ends most searches
+# sooner), by where the search starts: from noise, the blog's 1,000 over z and then the
+# feature search; from the encoder's z, no search over z (its z is already as good as 50 + 50
+# iterations from noise, and the z search from it lowered quality) and a short feature
+# search (25: 50 or 100 added nothing), measured in docs/COMPLETION_SPEED.md. --nIter and
+# --featureIter, when given, apply to either start.
+BUDGET = {"noise": {"nIter": 1000, "featureIter": 200},
+          "encoder": {"nIter": 0, "featureIter": 25}}
+DEFAULT_N_ITER = BUDGET["noise"]["nIter"]         # the library's (CompletionConfig): no encoder
 DEFAULT_OUT_INTERVAL = 50        # iterations between snapshots (and per compiled call)
 # The feature search that follows the z search (completion.py, docs/DESIGN.md "The feature
 # search"): its iterations and its momentum step size, measured on held-out faces.
-DEFAULT_FEATURE_ITER = 200
+DEFAULT_FEATURE_ITER = BUDGET["noise"]["featureIter"]
 DEFAULT_FEATURE_LR = 30.0
 # Early stopping (completion.py's stop_tol, stop_window): each image's search ends when
 # the mean change of its hole over this many iterations is below this many grey levels
@@ -50,10 +58,9 @@ DEFAULT_HALF_SIDE = "left"
 DEFAULT_PATTERN_FRACTION = 0.25  # the paper's random pattern: about 25% missing
 DEFAULT_WEIGHT_WINDOW = 7        # the paper's importance weights: a 7x7 window
 
-# complete.py's flags the demo (no images given, :mod:`demo`) sets otherwise. nIter: the
-# default search has converged by then on held-out faces (docs/EXPERIMENTS.md, "Choosing the
-# search"), and the demo stays quick. maskType None: every one of demo.MASK_TYPES.
-DEMO = {"nIter": 300, "fractionMasked": 0.8, "halfSide": "bottom", "maskType": None,
+# complete.py's flags the demo (no images given, :mod:`demo`) sets otherwise. maskType None:
+# every one of demo.MASK_TYPES.
+DEMO = {"fractionMasked": 0.8, "halfSide": "bottom", "maskType": None,
         "align": True, "pasteBack": True, "gif": True}
 
 # ------------------------------------------------------------ the model and training

@@ -4,12 +4,12 @@ It completes a real face photo that a dependency ships, so it runs offline:
 scikit-image's ``astronaut()`` (Eileen Collins, NASA, public domain). The demo
 is a caller of :mod:`completion_job` with its own defaults (:data:`DEFAULTS`):
 the photo is written to ``outDir/demo_photo/astronaut.png`` and completed as
-``complete.py --align --pasteBack --gif --nIter 300`` would: the face is
+``complete.py --align --pasteBack --gif`` would: the face is
 aligned with :mod:`align` (the largest face, ``innerEyesAndBottomLip``, the
 model's size). Unless ``--maskType``, ``--maskFile`` or ``--maskDir`` is given,
 the aligned face is completed under each of :data:`MASK_TYPES` in one batch,
 one image per mask, named ``astronaut_<mask>.png``. The search is complete.py's
-default (momentum on the loss per known value, lr 1). Every other flag works as
+default (from the encoder's z when the model has one, else from noise). Every other flag works as
 usual. Besides complete.py's outputs it writes:
 
 * ``outDir/blended/<name>``: the Poisson-blended completions (``completed/images/``
@@ -47,7 +47,6 @@ def run(args, log=print) -> int:
     options = completion_job.resolve(args, log, images=[os.path.join(args.outDir, PHOTO_PATH)])
     log(f"No images given: completing the demo photo (scikit-image's astronaut(), NASA, public "
         f"domain) into {args.outDir}")
-    log(f"The demo's search: the default one with --nIter {options.nIter}")
     return completion_job.run(options, log, load=load_inputs, extra=write_results)
 
 

@@ -174,6 +174,8 @@ def evaluate(args, log=print) -> dict:
         size, channels = searcher.arch.image_size, searcher.arch.c_dim
         log(f"Loaded {prefix} (step {step})")
         searcher = searcher.starting(args.start, log)
+        # The unset budget flags take the start's defaults (--nIter, --featureIter).
+        vars(args).update(completion_flags.budget(args, searcher.encoder is not None))
     else:
         size = utils.load_rgb(paths[0]).shape[0]
     images = faces.read_faces(paths, size, channels, warn=log)          # (N, S, S, C) [-1, 1]

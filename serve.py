@@ -335,16 +335,20 @@ def build_mask(photo: Photo, face: Face, size: int, mask_choice: str, editor, ce
     return FaceMask(mask, lowres_mask, None, None)
 
 
-def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None):
+def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None,
+                 from_encoder=False):
     """The search's :class:`completion.CompletionConfig` from the page's search inputs; the
     settings the page does not show come from the command line (``args``). An empty ``lr``
-    is the approach's default, an empty ``stop_tol`` the command line's; a value out of
+    is the approach's default, an empty ``stop_tol`` the command line's, an empty ``n_iter``
+    the start's (from the encoder's z if ``from_encoder``, else from noise:
+    :func:`completion_flags.budget`), as is ``--featureIter`` unless given; a value out of
     range raises ValueError."""
     page = {"approach": approach, "lr": float(lr) if lr not in (None, "") else None,
-            "lam": float(lam), "nIter": int(n_iter), "outInterval": int(out_interval)}
+            "lam": float(lam), "nIter": int(n_iter) if n_iter not in (None, "") else None,
+            "outInterval": int(out_interval)}
     if stop_tol not in (None, ""):
         page["stopTol"] = float(stop_tol)
-    return completion_flags.search_config(args, **page)
+    return completion_flags.search_config(args, from_encoder, **page)
 
 
 # ------------------------------------------------------------- what the events show
@@ -447,7 +451,8 @@ def warm_up(page: "Page", checkpoint_dir: str) -> None:
     except UserError:
         return                      # the page says so when the user presses Complete
     args = page.args
-    config = build_config(args, args.approach, args.lr, args.lam, 1, args.outInterval)
+    config = build_config(args, args.approach, args.lr, args.lam, 1, args.outInterval,
+                          from_encoder=searcher.encoder is not None)
     config = dataclasses.replace(config, feature_iter=min(config.feature_iter, 1))
     size, channels = searcher.arch.image_size, searcher.arch.c_dim
     mask = masks.make_mask("center", size)[0][None]
@@ -527,7 +532,7 @@ class Handlers:
                            "the aligned face's square: the model does not see them, and they "
                            "stay as they are.")
             config = build_config(self.args, approach, lr, lam, n_iter, out_interval,
-                                  stop_tol)
+                                  stop_tol, from_encoder=searcher.encoder is not None)
         except (UserError, ValueError) as error:
             message = str(error)
             yield problem(message[:1].upper() + message[1:])
@@ -650,7 +655,9 @@ def build_page(args) -> types.SimpleNamespace:
                 ui.approach = gr.Dropdown(["momentum", "adam", "hmc"], value=args.approach,
                                           label="Search", elem_id="approach")
                 ui.n_iter = gr.Number(args.nIter, precision=0, minimum=0,
-                                      label="Iterations (at most)", elem_id="n-iter")
+                                      label=f"Iterations over z, at most (empty: "
+                                            f"{completion_flags.budget_help('nIter')})",
+                                      elem_id="n-iter")
             with gr.Accordion("More search options", open=False):
                 ui.lr = gr.Number(args.lr, label="Step size (lr)", minimum=0)
                 ui.lam = gr.Number(args.lam, label="lam: weight of the perceptual loss",

@@ -61,6 +61,20 @@ def test_the_library_s_defaults_are_the_commands_defaults():
     assert completion_flags.search_config(commands["evaluate"], outInterval=50) == \
         CompletionConfig()                                  # evaluate.py has no --outInterval
     assert CompletionConfig().feature_iter > 0 and CompletionConfig().stop_tol > 0
+    # from the encoder's z: no search over z, 25 feature iterations (defaults.BUDGET)
+    for name in ("complete", "serve"):
+        assert completion_flags.search_config(commands[name], from_encoder=True) == \
+            CompletionConfig(n_iter=0, feature_iter=25)
+
+
+def test_given_iteration_caps_apply_to_either_start():
+    for from_encoder in (True, False):
+        args = parsed(["--nIter", "7"])["complete"]
+        assert completion_flags.budget(args, from_encoder) == \
+            {"nIter": 7, "featureIter": 25 if from_encoder else 200}
+        args = parsed(["--featureIter", "0"])["complete"]
+        assert completion_flags.budget(args, from_encoder) == \
+            {"nIter": 0 if from_encoder else 1000, "featureIter": 0}
 
 
 def test_evaluate_searches_with_every_search_flag():

@@ -173,9 +173,9 @@ def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path,
 
     options = json.loads((demo_out / "options.json").read_text())
     # the demo searches as complete.py does by default (momentum, lr 1 on the loss per
-    # known value), with its own iteration count unless --nIter is given
+    # known value), with complete.py's iteration caps unless --nIter is given
     assert (options["approach"], options["lr"], options["sumLoss"]) == ("momentum", 1.0, False)
-    assert options["nIter"] == 3 and demo.DEFAULTS["nIter"] == 300
+    assert options["nIter"] == 3 and "nIter" not in demo.DEFAULTS
     # a chosen approach gets its own default step size
     assert _demo(trained_run, tmp_path / "m", "--nIter", 1, "--maskType", "center",
                  "--approach", "adam") == 0
@@ -183,10 +183,14 @@ def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path,
     assert (options["approach"], options["lr"]) == ("adam", 0.03)
     args = complete.build_parser().parse_args(["x.png"])
     # the real defaults, shown by --help; lr None: the approach's (resolved in Options)
-    assert (args.approach, args.lr, args.nIter) == ("momentum", None, 1000)
+    # nIter and featureIter None: the start's (0 and 25 from the encoder, 1000 and 200 from
+    # noise), resolved once the model is loaded (tests/test_encoder.py)
+    assert (args.approach, args.lr, args.nIter, args.featureIter) == ("momentum", None, None,
+                                                                      None)
     face = tmp_path / "face.png"
     Image.fromarray(data.astronaut()[:16, :16]).save(face)
     assert _demo(trained_run, tmp_path / "n", "--nIter", 0, str(face)) == 0
     options = json.loads((tmp_path / "n" / "options.json").read_text())
     assert (options["approach"], options["lr"]) == ("momentum", 1.0)
-    assert complete.build_parser(demo=True).parse_args([]).nIter == 300
+    demo = complete.build_parser(demo=True).parse_args([])
+    assert (demo.nIter, demo.fractionMasked, demo.halfSide) == (None, 0.8, "bottom")

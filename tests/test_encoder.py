@@ -1,6 +1,7 @@
 """encoder.py and train_encoder.py: the learned start of the search, on tiny models."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -198,6 +199,27 @@ def test_the_search_goes_on_from_the_encoders_start(model_with_encoder, aligned1
         assert len(lines) == 20
         np.testing.assert_allclose([float(v) for v in lines[0].split()[2:]], start, atol=1e-5)
         assert float(lines[-1].split()[1]) < float(lines[0].split()[1])
+
+
+def _budget(out):
+    """(nIter, featureIter) in options.json, and the number of lines of each image's log."""
+    options = json.loads((out / "options.json").read_text())
+    lines = {len(log.read_text().splitlines()) - 1 for log in (out / "logs").iterdir()}
+    return (options["nIter"], options["featureIter"]), lines
+
+
+def test_the_iteration_caps_default_by_start(model_with_encoder, aligned16, tmp_path):
+    """Unset, --nIter and --featureIter are the start's (defaults.BUDGET): 0 and 25 from the
+    encoder, 1000 and 200 from noise; given, one applies to either start. --stopTol 0 runs
+    every iteration, so each log has one line per iteration of both phases."""
+    assert _complete(model_with_encoder, aligned16, tmp_path / "e", "--stopTol", "0") == 0
+    assert _budget(tmp_path / "e") == ((0, 25), {25})
+    assert _complete(model_with_encoder, aligned16, tmp_path / "g", "--stopTol", "0",
+                     "--nIter", "3") == 0
+    assert _budget(tmp_path / "g") == ((3, 25), {28})
+    assert _complete(model_with_encoder, aligned16, tmp_path / "n", "--stopTol", "0",
+                     "--start", "noise", "--featureIter", "2") == 0
+    assert _budget(tmp_path / "n") == ((1000, 2), {1002})
 
 
 def test_no_encoder_is_a_clear_error_or_noise(trained_run, aligned16, tmp_path, capsys):

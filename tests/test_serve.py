@@ -484,7 +484,7 @@ def test_a_50_megapixel_photo(open_page, photos_dir, tmp_path):
 def test_flags_are_complete_py_s():
     args = serve.resolve_defaults(serve.build_parser().parse_args([]))
     assert (args.port, args.host, args.checkpointDir) == (7860, "127.0.0.1", "checkpoint")
-    assert (args.approach, args.lr, args.nIter, args.outInterval) == ("momentum", 1.0, 1000, 50)
+    assert (args.approach, args.lr, args.nIter, args.outInterval) == ("momentum", 1.0, None, 50)
     assert (args.maskType, args.blend, args.weighted, args.nRestarts) == (serve.BRUSH, True, True, 1)
     args = serve.resolve_defaults(serve.build_parser().parse_args(
         ["--approach", "adam", "--nIter", "300", "--maskType", "center", "--port", "8000"]))
@@ -584,3 +584,11 @@ def test_the_page_s_inputs_become_the_mask_and_the_search_settings():
     assert serve.build_config(args, "momentum", None, 0.1, 5, 1, "0").stop_tol == 0.0
     with pytest.raises(ValueError, match="out_interval, hmc_L and stop_window >= 1"):
         serve.build_config(args, "momentum", None, 0.1, 5, 0)
+    # An empty iteration field: the start's caps (0 + 25 from the encoder, 1000 + 200 from
+    # noise), and --featureIter unless given; a number applies to either start.
+    args = serve.resolve_defaults(serve.build_parser().parse_args([]))
+    for from_encoder, caps in ((True, (0, 25)), (False, (1000, 200))):
+        config = serve.build_config(args, "momentum", "", 0.1, "", 50, from_encoder=from_encoder)
+        assert (config.n_iter, config.feature_iter) == caps
+        config = serve.build_config(args, "momentum", "", 0.1, 7, 50, from_encoder=from_encoder)
+        assert (config.n_iter, config.feature_iter) == (7, caps[1])

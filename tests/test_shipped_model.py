@@ -19,12 +19,12 @@ from conftest import ROOT, require_path
 from model import Architecture
 
 SHIPPED = ROOT / "checkpoint"
-MAX_BYTES = 40 * 10**6
+MAX_BYTES = 50 * 10**6          # the generator, the discriminator and the encoder
 # Held-out CelebA faces (data/heldout.txt) that the test completes, from the raw photos.
 HELD_OUT = [f"{i:06d}.jpg" for i in (1, 2, 5, 6, 7, 8, 9, 10)]
-# complete.py's defaults (momentum on the loss per known value, weighted loss, blended),
-# with fewer iterations than its 1,000 (300 complete as well: docs/EXPERIMENTS.md, "The recipe").
-SETTINGS = ["--maskType", "center", "--nIter", "300", "--seed", "0", "--precision", "float32"]
+# complete.py's defaults: from the shipped encoder's z, 25 iterations of the feature search
+# (weighted loss, blended).
+SETTINGS = ["--maskType", "center", "--seed", "0", "--precision", "float32"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def shipped_prefix():
 
 
 def test_the_shipped_checkpoint_is_small_complete_and_documented(shipped_prefix):
-    size = sum(os.path.getsize(SHIPPED / name) for name in os.listdir(SHIPPED))
+    size = sum(path.stat().st_size for path in SHIPPED.rglob("*") if path.is_file())
     assert size <= MAX_BYTES
     checkpoints.verify(shipped_prefix)                 # every tensor's checksum
     assert checkpoints.is_inference_only(shipped_prefix)
@@ -62,6 +62,33 @@ def test_the_shipped_networks_compute_what_they_computed_when_shipped(shipped_pr
     assert np.abs(faces[0] - faces[1]).mean() > 0.05          # different z, different faces
 
 
+def test_the_shipped_encoder_is_the_generator_s_and_finds_its_faces(shipped_prefix):
+    """The encoder in checkpoint/encoder was trained for this very generator (architecture
+    and step), and on G's own faces, centre hole, it lands near their z: G(E(x, m)) fills
+    the hole within a quarter of what G of a random z does (measured at export: 0.109
+    against 0.435 mean absolute error, on 16 faces)."""
+    import encoder as enc
+    from masks import make_mask
+
+    prefix = enc.find(str(SHIPPED))
+    assert prefix == str(SHIPPED / enc.ENCODER_DIR / f"{enc.ENCODER_NAME}-2000")
+    encoder, info = enc.load(prefix)
+    assert info.arch == checkpoints.read_architecture(shipped_prefix)
+    assert info.generator_step == checkpoints.read_step(shipped_prefix)
+    dcgan, _ = checkpoints.load_for_completion(str(SHIPPED))
+    rng = np.random.default_rng(1)
+    z = rng.uniform(-1, 1, (16, 100)).astype(np.float32)
+    faces = np.asarray(dcgan.generator(z, training=False))
+    mask = np.broadcast_to(make_mask("center", 64)[0], (16, 64, 64, 1))
+    found = enc.start(encoder, faces, mask)
+    assert found.shape == (16, 100) and np.all(np.abs(found) <= 1)
+    hole = mask[..., 0] < 0.5
+    error = np.abs(np.asarray(dcgan.generator(found, training=False)) - faces)[hole].mean()
+    chance = np.abs(np.asarray(dcgan.generator(
+        rng.uniform(-1, 1, (16, 100)).astype(np.float32), training=False)) - faces)[hole].mean()
+    assert error < chance / 2
+
+
 @pytest.fixture(scope="module")
 def held_out_faces(faces_dir, tmp_path_factory):
     """The HELD_OUT CelebA photos aligned as the training faces were (align/, 64x64)."""
@@ -88,8 +115,11 @@ def test_the_shipped_model_completes_held_out_faces_better_than_classical_fills(
     The harmonic fill (the hole solves Laplace's equation with the known pixels as boundary)
     is what the blended completion gives when G(z) has no detail at all, so a generator
     that does not load or was never trained scores about it; the mean-colour fill is the
-    best flat fill. The shipped model scores 26.99 dB here against Telea's 25.28 and the harmonic
-    fill's 26.06.
+    best flat fill. The shipped model scores 26.61 dB here with the defaults (the encoder's
+    start and 25 feature iterations; 26.99 from noise with 300 iterations over z and 200 of
+    the feature search) against Telea's 25.28 and the harmonic fill's 26.06. On 64
+    held-out faces the encoder's start is the better of the two (docs/COMPLETION_SPEED.md);
+    on these 8 it is not.
     """
     paths = sorted(str(p) for p in held_out_faces.iterdir())
     assert complete.main(["--checkpointDir", str(SHIPPED), "--outDir", str(tmp_path),
@@ -121,6 +151,6 @@ def test_the_shipped_model_completes_held_out_faces_better_than_classical_fills(
     # it scores 25.28 dB (docs/EXPERIMENTS.md, "What limits it"); 0.5 dB allows other OpenCV/dlib builds.
     assert np.mean(flat) + 3 < np.mean(telea) < 30
     assert np.mean(telea) == pytest.approx(25.28, abs=0.5)
-    # The shipped model's blended completion is 1.7 dB above Telea and 0.9 dB above the
+    # The shipped model's blended completion is 1.3 dB above Telea and 0.55 dB above the
     # harmonic fill here (26.06); a detail-free G(z) blended is the harmonic fill.
-    assert np.mean(ours) > max(np.mean(telea), np.mean(harmonic)) + 0.5
+    assert np.mean(ours) > max(np.mean(telea), np.mean(harmonic)) + 0.3
