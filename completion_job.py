@@ -217,7 +217,8 @@ class Searcher:
     def starting(self, start: str, log=print) -> Searcher:
         """This model with the start ``--start`` chooses (:func:`encoder.for_search`)."""
         return dataclasses.replace(
-            self, encoder=learned.for_search(start, self.checkpoint_dir, self.arch, log))
+            self, encoder=learned.for_search(start, self.checkpoint_dir, self.arch, log,
+                                             step=self.step))
 
     def search(self, images, loss_mask, config: CompletionConfig, random: SearchRandom, *,
                restarts: int = defaults.DEFAULT_RESTARTS, hole=None, z=None, lowres_mask=None):

@@ -170,28 +170,38 @@ def export(prefix: str, out_dir: str) -> str:
     return checkpoint_of(encoder, info).write(target)
 
 
-def load_matching(directory: str, arch: Architecture, warn=print) -> Encoder | None:
+def load_matching(directory: str, arch: Architecture, warn=print,
+                  step: int | None = None) -> Encoder | None:
     """The encoder in ``directory`` (see :func:`find`) if it was trained for a generator of
-    ``arch``; None (with a warning naming why) if there is none or it does not fit."""
+    ``arch``; None (with a warning naming why) if there is none or it does not fit. If it
+    was trained for another step of that generator than ``step`` (when given), it is used,
+    with a warning: it may start the search less well."""
     prefix = find(directory)
-    return None if prefix is None else _if_matching(prefix, arch, warn)
+    return None if prefix is None else _if_matching(prefix, arch, warn, step)
 
 
-def _if_matching(prefix: str, arch: Architecture, warn) -> Encoder | None:
+def _if_matching(prefix: str, arch: Architecture, warn, step: int | None = None
+                 ) -> Encoder | None:
     encoder, info = load(prefix)
     if info.arch != arch:
         warn(f"Not using the encoder {prefix}: it was trained for another model ({info.arch}); "
              "the search starts from noise. Train one for this model with train_encoder.py.")
         return None
+    if step is not None and info.generator_step != step:
+        warn(f"The encoder {prefix} was trained for step {info.generator_step} of this model, "
+             f"which is now at step {step}: its start may be worse (retrain it with "
+             "train_encoder.py, or pass --start noise)")
     return encoder
 
 
-def for_search(start: str, checkpoint_dir: str, arch: Architecture, log=print) -> Encoder | None:
+def for_search(start: str, checkpoint_dir: str, arch: Architecture, log=print,
+               step: int | None = None) -> Encoder | None:
     """The encoder the drivers' ``--start`` asks for: ``noise`` None; ``encoder`` the one in
     ``checkpoint_dir`` (an error naming the fix if there is none for this model); ``auto``
-    that one if there is one, else None. Logs which start the search takes."""
+    that one if there is one, else None. Logs which start the search takes, and warns if
+    the encoder was trained for another ``step`` of the model than the one loaded."""
     prefix = None if start == "noise" else find(checkpoint_dir)
-    encoder = None if prefix is None else _if_matching(prefix, arch, log)
+    encoder = None if prefix is None else _if_matching(prefix, arch, log, step)
     if encoder is None and start == "encoder":
         raise CompletionError(
             f"--start encoder: '{checkpoint_dir}' holds no encoder for this model; train one "

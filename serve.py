@@ -335,6 +335,21 @@ def build_mask(photo: Photo, face: Face, size: int, mask_choice: str, editor, ce
     return FaceMask(mask, lowres_mask, None, None)
 
 
+def whole_number(text, what: str) -> int | None:
+    """A text field's whole number >= 0, or None if it is empty; ValueError naming ``what``
+    otherwise. (gr.Number cannot be empty: it shows and sends 0 for None.)"""
+    text = "" if text is None else str(text).strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0 or value != int(value):
+        raise ValueError(f"{what} must be a whole number of 0 or more, or empty; got '{text}'")
+    return int(value)
+
+
 def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None,
                  from_encoder=False):
     """The search's :class:`completion.CompletionConfig` from the page's search inputs; the
@@ -344,7 +359,7 @@ def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None,
     :func:`completion_flags.budget`), as is ``--featureIter`` unless given; a value out of
     range raises ValueError."""
     page = {"approach": approach, "lr": float(lr) if lr not in (None, "") else None,
-            "lam": float(lam), "nIter": int(n_iter) if n_iter not in (None, "") else None,
+            "lam": float(lam), "nIter": whole_number(n_iter, "Iterations over z"),
             "outInterval": int(out_interval)}
     if stop_tol not in (None, ""):
         page["stopTol"] = float(stop_tol)
@@ -522,7 +537,11 @@ class Handlers:
         if face.aligned.shape[0] != size:       # found for another model's size
             refound = find_faces(photo.rgb, size)
             face = refound[min(index, len(refound) - 1)]
-        seed = None if seed is None or seed == "" else int(seed)
+        try:
+            seed = whole_number(seed, "The seed")
+        except ValueError as error:
+            yield problem(str(error))
+            return
         rng = np.random.default_rng(seed)
         try:
             face_mask = build_mask(photo, face, size, mask_choice, editor, center_scale,
@@ -635,8 +654,11 @@ def build_page(args) -> types.SimpleNamespace:
         with gr.Column(scale=2):
             # object_fit "contain": the whole square tile, not a wide crop of it (a portrait's
             # tile showed only the forehead and eyes with the gallery's default "cover").
+            # fit_columns False: one face is one of 4 columns, not the gallery's whole width
+            # (a 460-pixel square tile in a 200-pixel-high gallery showed only its top).
             ui.gallery = gr.Gallery(label="Faces found (click to choose)", columns=4, height=200,
-                                    allow_preview=False, object_fit="contain", elem_id="faces")
+                                    allow_preview=False, object_fit="contain", fit_columns=False,
+                                    elem_id="faces")
             ui.face_choice = gr.Radio([], label="Face to complete", elem_id="face-choice")
             ui.mask_choice = gr.Radio(list(MASK_CHOICES), value=args.maskType,
                                       label="Mask (the brush, or a mask of the aligned face)",
@@ -654,10 +676,12 @@ def build_page(args) -> types.SimpleNamespace:
             with gr.Row():
                 ui.approach = gr.Dropdown(["momentum", "adam", "hmc"], value=args.approach,
                                           label="Search", elem_id="approach")
-                ui.n_iter = gr.Number(args.nIter, precision=0, minimum=0,
-                                      label=f"Iterations over z, at most (empty: "
-                                            f"{completion_flags.budget_help('nIter')})",
-                                      elem_id="n-iter")
+                # Text, not gr.Number: a Number cannot be empty (it shows and sends 0).
+                ui.n_iter = gr.Textbox("" if args.nIter is None else str(args.nIter),
+                                       max_lines=1, placeholder="by the start",
+                                       label=f"Iterations over z, at most (empty: "
+                                             f"{completion_flags.budget_help('nIter')})",
+                                       elem_id="n-iter")
             with gr.Accordion("More search options", open=False):
                 ui.lr = gr.Number(args.lr, label="Step size (lr)", minimum=0)
                 ui.lam = gr.Number(args.lam, label="lam: weight of the perceptual loss",
@@ -671,7 +695,9 @@ def build_page(args) -> types.SimpleNamespace:
                                             elem_id="out-interval")
                 ui.n_restarts = gr.Number(args.nRestarts, precision=0, minimum=1,
                                           label="Random starts (the best is kept)")
-                ui.seed = gr.Number(args.seed, precision=0, label="Seed (empty: random)")
+                ui.seed = gr.Textbox("" if args.seed is None else str(args.seed), max_lines=1,
+                                     placeholder="random", label="Seed (empty: random)",
+                                     elem_id="seed")
                 ui.weighted = gr.Checkbox(args.weighted,
                                           label="Importance-weighted contextual loss")
             ui.blend = gr.Checkbox(args.blend, label="Poisson-blend the completed face "

@@ -96,6 +96,16 @@ def test_encoder_checkpoint_round_trips(trained_run, tiny_faces, tmp_path):
     other = Architecture(**{**TINY, "z_dim": TINY["z_dim"] + 1})
     assert enc.load_matching(str(tmp_path / "model"), other, warn=warnings.append) is None
     assert "another model" in warnings[0]
+    # The same architecture at another step: used, with a warning naming both steps.
+    warnings = []
+    assert enc.load_matching(str(tmp_path / "model"), Architecture(**TINY),
+                             warn=warnings.append, step=info.generator_step + 7) is not None
+    assert f"step {info.generator_step} of this model" in warnings[0]
+    assert f"now at step {info.generator_step + 7}" in warnings[0]
+    warnings = []
+    enc.load_matching(str(tmp_path / "model"), Architecture(**TINY), warn=warnings.append,
+                      step=info.generator_step)
+    assert warnings == []
 
 
 def test_training_lowers_the_losses_and_resumes_exactly(trained_run, tiny_faces, tmp_path,

@@ -326,6 +326,14 @@ def test_brush_the_mouth_watch_the_search_and_download(open_page, photos_dir):
     page = open_page()
     status = load(page, path)
     assert "obama.jpg: 910x1137, 1 face found" in status
+    # The face found is shown whole: its square tile lies inside the gallery's box (with
+    # Gradio's fit_columns a lone tile spanned the gallery's width and showed only its top).
+    box = page.locator("#faces .grid-wrap").bounding_box()
+    tile = page.locator("#faces img").first.bounding_box()
+    assert abs(tile["width"] - tile["height"]) <= 2
+    assert box["y"] - 1 <= tile["y"] and tile["y"] + tile["height"] <= box["y"] + box["height"] + 1
+    # The iteration field starts empty: the start's caps (a gr.Number would send 0).
+    assert page.locator("#n-iter input").input_value() == ""
     brushed, mouth = brush_mouth(page, photo, photo)
     page.evaluate("""() => { window.statusLog = [];
         new MutationObserver(() => window.statusLog.push(document.querySelector('#status')
@@ -584,6 +592,11 @@ def test_the_page_s_inputs_become_the_mask_and_the_search_settings():
     assert serve.build_config(args, "momentum", None, 0.1, 5, 1, "0").stop_tol == 0.0
     with pytest.raises(ValueError, match="out_interval, hmc_L and stop_window >= 1"):
         serve.build_config(args, "momentum", None, 0.1, 5, 0)
+    assert serve.whole_number("", "x") is None and serve.whole_number(None, "x") is None
+    assert serve.whole_number(" 12 ", "x") == 12 and serve.whole_number("1e3", "x") == 1000
+    for bad in ("-1", "2.5", "ten"):
+        with pytest.raises(ValueError, match=f"^Iterations over z must be a whole number.*'{bad}'"):
+            serve.whole_number(bad, "Iterations over z")
     # An empty iteration field: the start's caps (0 + 25 from the encoder, 1000 + 200 from
     # noise), and --featureIter unless given; a number applies to either start.
     args = serve.resolve_defaults(serve.build_parser().parse_args([]))
