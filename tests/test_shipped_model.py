@@ -117,7 +117,7 @@ def test_the_shipped_model_completes_held_out_faces_better_than_classical_fills(
     that does not load or was never trained scores about it; the mean-colour fill is the
     best flat fill. The shipped model scores 26.61 dB here with the defaults (the encoder's
     start and 25 feature iterations; 26.99 from noise with 300 iterations over z and 200 of
-    the feature search) against Telea's 25.28 and the harmonic fill's 26.06. On 64
+    the feature search) against Telea's 25.28 and the harmonic fill's 26.06. On 128
     held-out faces the encoder's start is the better of the two (docs/COMPLETION_SPEED.md);
     on these 8 it is not.
     """
