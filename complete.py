@@ -30,13 +30,15 @@ its own last iteration.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 
 import completion_flags
 import defaults
 import flags
 import quiet
-from errors import UserError
+from errors import CompletionInterrupted, UserError
 
 
 def build_parser(demo: bool = False) -> argparse.ArgumentParser:
@@ -86,11 +88,18 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
 
 
 def run_command(job, args) -> int:
-    """``job(args, log)`` with user errors and I/O failures as one line and exit code 1."""
+    """``job(args, log)`` with user errors and I/O failures as one line and exit code 1; a
+    run stopped by a signal prints how to resume and exits 128 + the signal's number."""
     try:
         return job(args, lambda line: print(line, flush=True))
     except UserError as error:
         return flags.fail(str(error))
+    except CompletionInterrupted as stopped:
+        print(stopped, flush=True)
+        return stopped.exit_code
+    except KeyboardInterrupt:         # a second Ctrl-C, or one before the batches started
+        return flags.fail("interrupted; the batches already finished are kept. Run the same "
+                          "command again to resume after them.", code=130)
     except OSError as error:       # writes are reported by writing(); this is a read
         return flags.fail(f"cannot read {error.filename or 'an input'}: "
                           f"{error.strerror or error}")
@@ -108,8 +117,15 @@ def main(argv=None) -> int:
 
     if not args.imgs:
         return run_command(demo.run, args)
+    command = resume_command(sys.argv[1:] if argv is None else argv)
     return run_command(lambda args, log: completion_job.run(completion_job.resolve(args, log),
-                                                            log), args)
+                                                            log, command=command), args)
+
+
+def resume_command(argv) -> str:
+    """The command line that reruns (and so resumes) this one."""
+    script = sys.argv[0] if os.path.basename(sys.argv[0]) == "complete.py" else "complete.py"
+    return "python " + shlex.join([script, *map(str, argv)])
 
 
 if __name__ == "__main__":

@@ -16,12 +16,16 @@ photo pixel the warped hole does not touch keeps its value exactly.
 """
 from __future__ import annotations
 
+import dataclasses
+import threading
+
 import cv2
+import dlib
 import numpy as np
 
 import photo_masks
 import utils
-from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib
+from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib, alignment_transform, warp
 from errors import CompletionError
 
 
@@ -40,52 +44,148 @@ def model_images(rgb: np.ndarray, channels: int) -> np.ndarray:
     return utils.to_model(rgb)
 
 
+def read_face(path: str, size: int, warn=print) -> np.ndarray:
+    """Read one aligned face as uint8 RGB (size, size, 3); a face of another size is
+    centre-cropped and resized, with a warning. A file that cannot be read raises
+    :class:`utils.ImageReadError` naming it."""
+    rgb = utils.load_rgb(path)
+    if rgb.shape[:2] != (size, size):
+        warn(f"warning: {path} is {rgb.shape[1]}x{rgb.shape[0]}, not {size}x{size}: "
+             "centre-cropped and resized (align raw photos with align/ first)")
+        rgb = utils.center_crop_resize(rgb, size)
+    return rgb
+
+
 def read_faces(paths: list[str], size: int, channels: int, warn=print) -> np.ndarray:
     """Read aligned faces as model images (N, size, size, channels) in [-1, 1].
 
     Faces of another size are centre-cropped and resized, with a warning. Files
-    that cannot be read are refused together, naming each.
+    that cannot be read are refused together, naming each (complete.py skips them
+    instead, one by one: :func:`read_face`).
     """
     faces, unreadable = [], []
     for path in paths:
         try:
-            rgb = utils.load_rgb(path)
+            faces.append(read_face(path, size, warn))
         except utils.ImageReadError as error:
             unreadable.append(str(error))
-            continue
-        if rgb.shape[:2] != (size, size):
-            warn(f"warning: {path} is {rgb.shape[1]}x{rgb.shape[0]}, not {size}x{size}: "
-                 "centre-cropped and resized (align raw photos with align/ first)")
-            rgb = utils.center_crop_resize(rgb, size)
-        faces.append(rgb)
     if unreadable:
         raise CompletionError("cannot read " + ("these images:\n  " if len(unreadable) > 1 else "")
                               + "\n  ".join(unreadable))
     return model_images(np.stack(faces), channels)
 
 
+DETECT_SIDE = 1024      # dlib's detector sees a photo downscaled to at most this (longer side)
+MIN_FACE_FRACTION = 0.5  # a face narrower than this times the model's size is "too small"
+
+
+@dataclasses.dataclass
+class Face:
+    """A face found in a photo (:func:`find_faces`), aligned as training's faces were."""
+    box: tuple[int, int, int, int]     # x0, y0, x1, y1 in photo pixels
+    transform: np.ndarray              # 2x3: photo -> aligned-face coordinates
+    aligned: np.ndarray                # uint8 (S, S, 3)
+
+
+def downscale(rgb: np.ndarray, side: int) -> np.ndarray:
+    """``rgb`` with its longer side at most ``side`` (area averaging), or itself."""
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(round(width * scale), 1), max(round(height * scale), 1))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+_ALIGNER = None
+_ALIGNER_LOCK = threading.Lock()
+
+
+def aligner() -> AlignDlib:
+    """The process's one aligner, made on first use (it reads dlib's landmark model)."""
+    global _ALIGNER
+    with _ALIGNER_LOCK:
+        if _ALIGNER is None:
+            _ALIGNER = AlignDlib()
+        return _ALIGNER
+
+
+def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE,
+               pad: float = 0.0) -> list[Face]:
+    """Every face dlib finds in the photo ``rgb``, largest first, aligned to ``size``
+    (``innerEyesAndBottomLip``): the one alignment of ``complete.py --align`` and the
+    web page.
+
+    Detection runs on a copy whose longer side is at most ``detect_side`` (dlib's
+    detector upsamples once, so on a 12-megapixel photo it would take about 9 s and on
+    a 50-megapixel one minutes and gigabytes; docs/LARGE_FOLDERS.md); the landmarks, the
+    transform and the aligned face come from the full photo, as for a small photo.
+    ``pad``: the fraction of the photo's size added around it (edge pixels repeated)
+    before detection and landmarks, for faces cut by the border (:func:`align.pad_image`).
+    """
+    small = downscale(rgb, detect_side)
+    scale = rgb.shape[1] / small.shape[1]
+    detector = aligner()
+    boxes = sorted(detector.getAllFaceBoundingBoxes(small, pad),
+                   key=lambda rect: rect.width() * rect.height(), reverse=True)
+    found = []
+    for rect in boxes:
+        box = tuple(int(round(value * scale)) for value in
+                    (rect.left(), rect.top(), rect.right(), rect.bottom()))
+        landmarks = detector.findLandmarks(rgb, dlib.rectangle(*box), pad)
+        transform = alignment_transform(landmarks, size, INNER_EYES_AND_BOTTOM_LIP)
+        found.append(Face(box, transform, warp(rgb, transform, size)))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignedPhoto:
+    """The largest face of one photo (:func:`align_photo`), or why there is none."""
+    path: str
+    face: np.ndarray | None = None         # uint8 (S, S, 3)
+    transform: np.ndarray | None = None    # 2x3: photo -> face
+    shape: tuple = ()                      # the photo's (H, W, 3)
+    skipped: str | None = None             # the reason it cannot be used
+
+
+def align_photo(path: str, size: int, pad: float = 0.0,
+                detect_side: int = DETECT_SIDE) -> AlignedPhoto:
+    """Read the photo at ``path`` and align its largest face (:func:`find_faces`); a file
+    that cannot be read, a photo without a face or with a face under
+    :data:`MIN_FACE_FRACTION` of ``size`` pixels wide gives the reason instead. The photo
+    is not kept: paste-back reads it again, so memory does not grow with a folder."""
+    try:
+        photo = utils.load_rgb(path)
+    except utils.ImageReadError as error:
+        return AlignedPhoto(path, skipped=str(error).replace(f"{path}: ", "", 1))
+    found = find_faces(photo, size, detect_side, pad)
+    if not found:
+        return AlignedPhoto(path, shape=photo.shape, skipped="no face found")
+    face = found[0]
+    width = face.box[2] - face.box[0]
+    if width < MIN_FACE_FRACTION * size:
+        return AlignedPhoto(path, shape=photo.shape, skipped=(
+            f"face too small ({width} pixels wide; the {size}x{size} model needs at least "
+            f"{int(np.ceil(MIN_FACE_FRACTION * size))})"))
+    return AlignedPhoto(path, face.aligned, face.transform, photo.shape)
+
+
 def align_photos(paths: list[str], size: int, pad: float = 0.0, log=print):
     """Align the largest face of every photo: (faces uint8 (N, size, size, 3), photos, transforms).
 
     ``transforms[i]`` is the 2x3 matrix from ``photos[i]`` to face coordinates.
-    Photos without a face or that cannot be read are refused, naming them.
+    Photos without a face or that cannot be read are refused, naming them (complete.py
+    skips them instead: :func:`align_photo`).
     """
-    aligner = AlignDlib()
     faces, photos, transforms, problems = [], [], [], []
     for path in paths:
-        try:
-            photo = utils.load_rgb(path)
-        except utils.ImageReadError as error:
-            problems.append(f"{error}")
+        aligned = align_photo(path, size, pad)
+        if aligned.skipped:
+            problems.append(f"{path}: {aligned.skipped}")
             continue
-        face, transform = aligner.align(size, photo, landmarkIndices=INNER_EYES_AND_BOTTOM_LIP,
-                                        pad=pad, return_transform=True)
-        if face is None:
-            problems.append(f"{path}: no face found")
-            continue
-        faces.append(face)
-        photos.append(photo)
-        transforms.append(transform)
+        faces.append(aligned.face)
+        photos.append(utils.load_rgb(path))
+        transforms.append(aligned.transform)
     if problems:
         raise CompletionError("--align cannot use " + ("these photos:\n  " if len(problems) > 1
                                                        else "") + "\n  ".join(problems))
