@@ -97,6 +97,7 @@ class Options:
     nRestarts: int
     gif: bool
     align: bool
+    detectSide: int
     pasteBack: bool
     batchSize: int
     seed: int | None
@@ -196,7 +197,7 @@ def read_batch(options: Options, arch, batch: Batch, log=print) -> Inputs:
     paths, names, rgb, transforms, shapes, skipped = [], [], [], [], [], []
     for path, name in zip(batch.paths, batch.names):
         if options.align:
-            aligned = faces.align_photo(path, arch.image_size)
+            aligned = faces.align_photo(path, arch.image_size, detect_side=options.detectSide)
             reason, face = aligned.skipped, aligned.face
         else:
             try:
@@ -731,13 +732,21 @@ def run(options: Options, log=print, load=load_inputs, extra=None, command: str 
             todo = batches[len(journal.batches):]
             done = sum(len(batch.paths) for batch in batches[:len(journal.batches)])
             progress = Progress(len(options.imgs), done, log)
+
+            def read(batch: Batch) -> Inputs:     # a failed read is not a failed write
+                try:
+                    return load(options, arch, batch, log)
+                except OSError as error:
+                    raise CompletionError(f"cannot read {error.filename or 'an input'}: "
+                                          f"{error.strerror or error}") from None
+
             with StopSignals() as stop, \
                     concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
                 # the next batch is read (or aligned) while this one searches
-                pending = reader.submit(load, options, arch, todo[0], log) if todo else None
+                pending = reader.submit(read, todo[0]) if todo else None
                 for place, batch in enumerate(todo):
                     inputs = pending.result()
-                    pending = (reader.submit(load, options, arch, todo[place + 1], log)
+                    pending = (reader.submit(read, todo[place + 1])
                                if place + 1 < len(todo) and stop.signal is None else None)
                     generated = None
                     if len(inputs.images):

@@ -5,9 +5,10 @@ completed faces back.
 ``evaluate.py``). A grayscale model gets the gray values training gives it
 (:func:`model_images`: ``tf.image.rgb_to_grayscale``, ITU-R 601 luma).
 
-``complete.py --align`` accepts unaligned photos: each is aligned with
-:mod:`align` exactly as the training faces were (OpenFace's
-``innerEyesAndBottomLip``, at the model's image size), the aligned face is
+``complete.py --align`` and the web page accept unaligned photos: each is aligned by
+:func:`find_faces` with :mod:`align` as the training faces were (OpenFace's
+``innerEyesAndBottomLip``, at the model's image size; the faces found on a copy
+downscaled to :data:`DETECT_SIDE`, the landmarks on the full photo), the aligned face is
 completed, and with ``--pasteBack`` the completed face is warped back into the
 photo with the inverse of the alignment's affine transform. Only the completed
 region changes: the hole (1 - mask) is warped with the same transform (bilinear,
@@ -23,6 +24,7 @@ import cv2
 import dlib
 import numpy as np
 
+import defaults
 import photo_masks
 import utils
 from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib, alignment_transform, warp
@@ -75,7 +77,7 @@ def read_faces(paths: list[str], size: int, channels: int, warn=print) -> np.nda
     return model_images(np.stack(faces), channels)
 
 
-DETECT_SIDE = 1024      # dlib's detector sees a photo downscaled to at most this (longer side)
+DETECT_SIDE = defaults.DEFAULT_DETECT_SIDE  # dlib's detector sees a photo downscaled to this
 MIN_FACE_FRACTION = 0.5  # a face narrower than this times the model's size is "too small"
 
 
@@ -116,14 +118,15 @@ def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE,
     (``innerEyesAndBottomLip``): the one alignment of ``complete.py --align`` and the
     web page.
 
-    Detection runs on a copy whose longer side is at most ``detect_side`` (dlib's
+    Detection runs on a copy whose longer side is at most ``detect_side`` (0: on the
+    photo itself, as complete.py did before; docs/LARGE_FOLDERS.md compares the two) (dlib's
     detector upsamples once, so on a 12-megapixel photo it would take about 9 s and on
     a 50-megapixel one minutes and gigabytes; docs/LARGE_FOLDERS.md); the landmarks, the
     transform and the aligned face come from the full photo, as for a small photo.
     ``pad``: the fraction of the photo's size added around it (edge pixels repeated)
     before detection and landmarks, for faces cut by the border (:func:`align.pad_image`).
     """
-    small = downscale(rgb, detect_side)
+    small = downscale(rgb, detect_side) if detect_side else rgb
     scale = rgb.shape[1] / small.shape[1]
     detector = aligner()
     boxes = sorted(detector.getAllFaceBoundingBoxes(small, pad),
