@@ -27,7 +27,7 @@ import numpy as np
 import defaults
 import photo_masks
 import utils
-from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib, alignment_transform, warp
+from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib, alignment_transform, pad_image, warp
 from errors import CompletionError
 
 
@@ -79,6 +79,9 @@ def read_faces(paths: list[str], size: int, channels: int, warn=print) -> np.nda
 
 DETECT_SIDE = defaults.DEFAULT_DETECT_SIDE  # dlib's detector sees a photo downscaled to this
 MIN_FACE_FRACTION = 0.5  # a face narrower than this times the model's size is "too small"
+DETECTOR_WINDOW = 80     # pixels: dlib's frontal face detector's window
+DETECTOR_BOX = 72        # its box's right - left (and bottom - top) at the level that finds it
+LEVEL_MARGIN = 1.5       # detect() starts where the smallest face is this many windows wide
 
 
 @dataclasses.dataclass
@@ -112,32 +115,95 @@ def aligner() -> AlignDlib:
         return _ALIGNER
 
 
+def detect(image: np.ndarray, detect_side: int = DETECT_SIDE) -> list:
+    """dlib's face boxes in ``image`` (uint8 RGB), as its detector with one upsampling
+    finds them on the whole image (``AlignDlib``, today's complete.py), within a pixel or
+    two, but at a fraction of the cost on a large photo.
+
+    The detector scans a pyramid: the image upsampled twice (``pyramid_up``), then
+    downsampled by 5/6 per level, each face found at the level where it is about
+    :data:`DETECTOR_WINDOW` pixels wide. A photo whose longer side is over
+    ``detect_side`` (0: never) is first searched on a copy downscaled to it, which says
+    how large its faces are; the pyramid is then built exactly as dlib builds it (its own
+    resize and ``pyramid_down(6)``) but the detector only runs from the deepest level at
+    which the smallest of those faces is still :data:`LEVEL_MARGIN` times the window:
+    the levels it scans are the very images of the full run, so it finds the same boxes
+    (mapped back with dlib's own rounding, a pixel or two off). Faces smaller than the
+    downscaled copy shows (about 40 pixels there) are not found.
+    """
+    detector = aligner().detector
+    height, width = image.shape[:2]
+    if not detect_side or max(height, width) <= detect_side:
+        return list(detector(image, 1))
+    small = downscale(image, detect_side)
+    scale = width / small.shape[1]
+    rough = list(detector(small, 1))
+    if not rough:
+        return []
+    smallest = min(min(rect.width(), rect.height()) for rect in rough) * scale
+    # the face's width at pyramid level L is smallest * 2 * (5/6)^L
+    level = max(0, int(np.floor(np.log(2 * smallest / (DETECTOR_WINDOW * LEVEL_MARGIN))
+                                / np.log(6 / 5))))
+    up, down = dlib.pyramid_down(2), dlib.pyramid_down(6)
+    bounds = up.rect_up(dlib.rectangle(0, 0, width - 1, height - 1))
+    layer = dlib.resize_image(np.ascontiguousarray(image), bounds.bottom() + 1,
+                              bounds.right() + 1)             # dlib's pyramid_up
+    for _ in range(level):
+        layer = down(layer)
+    exact = []
+    for rect in detector(layer, 0):
+        native, deeper = native_box(rect, down)
+        exact.append(up.rect_down(down.rect_up(native, level + deeper)))
+    if exact:
+        return exact
+    return [dlib.rectangle(*(int(round(value * scale)) for value in
+                             (rect.left(), rect.top(), rect.right(), rect.bottom())))
+            for rect in rough]                                 # not refound: the rough boxes
+
+
+def native_box(rect, down) -> tuple:
+    """``(box, levels)``: a box the detector found in some pyramid level, given in that
+    level's coordinates (``rect``), as it was where the face was found, ``levels`` levels
+    deeper. The detector's box is :data:`DETECTOR_BOX` pixels wide where it finds a face;
+    mapping it up from there in one step, as the full run does, rounds once (mapping
+    ``rect`` up would round twice and move the box a pixel or two, and dlib's landmarks
+    follow the box that closely). ``(rect, 0)`` if no level fits."""
+    as_double = dlib.drectangle(rect.left(), rect.top(), rect.right(), rect.bottom())
+    for levels in range(0, 40):
+        box = down.rect_down(as_double, levels)
+        native = dlib.rectangle(*(int(round(value)) for value in
+                                  (box.left(), box.top(), box.right(), box.bottom())))
+        if (native.right() - native.left() == DETECTOR_BOX
+                and native.bottom() - native.top() == DETECTOR_BOX
+                and down.rect_up(native, levels) == rect):
+            return native, levels
+    return rect, 0
+
+
 def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE,
                pad: float = 0.0) -> list[Face]:
     """Every face dlib finds in the photo ``rgb``, largest first, aligned to ``size``
     (``innerEyesAndBottomLip``): the one alignment of ``complete.py --align`` and the
     web page.
 
-    Detection runs on a copy whose longer side is at most ``detect_side`` (0: on the
-    photo itself, as complete.py did before; docs/LARGE_FOLDERS.md compares the two) (dlib's
-    detector upsamples once, so on a 12-megapixel photo it would take about 9 s and on
-    a 50-megapixel one minutes and gigabytes; docs/LARGE_FOLDERS.md); the landmarks, the
-    transform and the aligned face come from the full photo, as for a small photo.
-    ``pad``: the fraction of the photo's size added around it (edge pixels repeated)
-    before detection and landmarks, for faces cut by the border (:func:`align.pad_image`).
+    The boxes come from :func:`detect` (a large photo is searched on a copy downscaled
+    to ``detect_side`` first, 0: never); the landmarks, the transform and the aligned
+    face come from the full photo. ``pad``: the fraction of the photo's size added
+    around it (edge pixels repeated) before detection and landmarks, for faces cut by
+    the border (:func:`align.pad_image`).
     """
-    small = downscale(rgb, detect_side) if detect_side else rgb
-    scale = rgb.shape[1] / small.shape[1]
     detector = aligner()
-    boxes = sorted(detector.getAllFaceBoundingBoxes(small, pad),
+    padded, left, top = pad_image(rgb, pad)
+    boxes = sorted((dlib.rectangle(rect.left() - left, rect.top() - top,
+                                   rect.right() - left, rect.bottom() - top)
+                    for rect in detect(padded, detect_side)),
                    key=lambda rect: rect.width() * rect.height(), reverse=True)
     found = []
     for rect in boxes:
-        box = tuple(int(round(value * scale)) for value in
-                    (rect.left(), rect.top(), rect.right(), rect.bottom()))
-        landmarks = detector.findLandmarks(rgb, dlib.rectangle(*box), pad)
+        landmarks = detector.findLandmarks(rgb, rect, pad)
         transform = alignment_transform(landmarks, size, INNER_EYES_AND_BOTTOM_LIP)
-        found.append(Face(box, transform, warp(rgb, transform, size)))
+        found.append(Face((rect.left(), rect.top(), rect.right(), rect.bottom()), transform,
+                          warp(rgb, transform, size)))
     return found
 
 
