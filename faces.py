@@ -7,8 +7,8 @@ completed faces back.
 
 ``complete.py --align`` and the web page accept unaligned photos: each is aligned by
 :func:`find_faces` with :mod:`align` as the training faces were (OpenFace's
-``innerEyesAndBottomLip``, at the model's image size; the faces found on a copy
-downscaled to :data:`DETECT_SIDE`, the landmarks on the full photo), the aligned face is
+``innerEyesAndBottomLip``, at the model's image size; the faces dlib finds on the
+full photo, found faster on a large one: :func:`detect`), the aligned face is
 completed, and with ``--pasteBack`` the completed face is warped back into the
 photo with the inverse of the alignment's affine transform. Only the completed
 region changes: the hole (1 - mask) is warped with the same transform (bilinear,

@@ -14,9 +14,11 @@ iterations, and pastes the completed face back into the photo at full size:
 * a brushed mask is in photo coordinates; :mod:`photo_masks` warps it into the
   aligned face by the face's own affine transform and pastes back only on the
   brushed pixels, so every other pixel of the photo keeps its value;
-* a large photo (up to utils.MAX_IMAGE_PIXELS, 67 megapixels) is downscaled for
-  detection (:data:`DETECT_SIDE`) and for the editor (:data:`EDIT_SIDE`); the
-  landmarks, the aligned face and the pasted photo use the full photo.
+* a large photo (up to utils.MAX_IMAGE_PIXELS, 67 megapixels) is searched for faces
+  as complete.py --align searches it (:func:`faces.find_faces`: a copy downscaled to
+  :data:`DETECT_SIDE` first, then dlib's pyramid from the level the faces need) and
+  downscaled for the editor (:data:`EDIT_SIDE`); the landmarks, the aligned face and
+  the pasted photo use the full photo.
 
 Flags: ``--port``, ``--host``, ``--checkpointDir`` and the search and mask
 defaults of ``complete.py`` (the same flags, declared by the same code:

