@@ -519,7 +519,8 @@ class Progress:
         left = ((self.total - finished) / rate) if rate > 0 else None
         return (f"Progress: {int(finished)}/{self.total} images "
                 f"({100 * finished / max(self.total, 1):.1f}%), {rate:.3g} images/s, "
-                + (f"{tqdm.format_interval(left)} left" if left is not None else "time left unknown")
+                + (f"{tqdm.format_interval(left)} left" if left is not None
+                   else "time left unknown")
                 + f" ({tqdm.format_interval(now - self.start)} so far)")
 
     def write(self, line: str) -> None:
@@ -783,9 +784,9 @@ def run(options: Options, log=print, load=load_inputs, extra=None, command: str 
             + (f": {command}" if command else "."), stop.signal)
     if not completed:
         reasons = "; ".join(f"{path}: {reason}" for path, _, _, reason in skipped[:3])
+        index = os.path.join(options.out_root, outputs.PER_IMAGE_DIR, "index.csv")
         raise CompletionError(f"none of the {len(rows)} input(s) can be used ({reasons}"
-                              f"{' ...' if len(skipped) > 3 else ''}); see "
-                              f"{os.path.join(options.out_root, outputs.PER_IMAGE_DIR, 'index.csv')}")
+                              f"{' ...' if len(skipped) > 3 else ''}); see {index}")
     log(f"Wrote completions of {completed} image(s) to {options.out_root}"
         + (f"; skipped {len(skipped)} that cannot be used (listed with the reasons in "
            f"{os.path.join(outputs.PER_IMAGE_DIR, 'index.csv')}; exit status {EXIT_SKIPPED})"

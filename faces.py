@@ -116,9 +116,9 @@ def aligner() -> AlignDlib:
 
 
 def detect(image: np.ndarray, detect_side: int = DETECT_SIDE) -> list:
-    """dlib's face boxes in ``image`` (uint8 RGB), as its detector with one upsampling
-    finds them on the whole image (``AlignDlib``, today's complete.py), within a pixel or
-    two, but at a fraction of the cost on a large photo.
+    """dlib's face boxes in ``image`` (uint8 RGB): those its detector with one upsampling
+    finds on the whole image (``AlignDlib``, complete.py before issue 30), found at a
+    fraction of the cost on a large photo.
 
     The detector scans a pyramid: the image upsampled twice (``pyramid_up``), then
     downsampled by 5/6 per level, each face found at the level where it is about
@@ -127,9 +127,11 @@ def detect(image: np.ndarray, detect_side: int = DETECT_SIDE) -> list:
     how large its faces are; the pyramid is then built exactly as dlib builds it (its own
     resize and ``pyramid_down(6)``) but the detector only runs from the deepest level at
     which the smallest of those faces is still :data:`LEVEL_MARGIN` times the window:
-    the levels it scans are the very images of the full run, so it finds the same boxes
-    (mapped back with dlib's own rounding, a pixel or two off). Faces smaller than the
-    downscaled copy shows (about 40 pixels there) are not found.
+    the levels it scans are the very images of the full run, so it finds the same
+    boxes, mapped up from the level that found each in one step, as dlib maps them
+    (:func:`native_box`; a box cut by the photo's border, whose level cannot be told,
+    makes it scan the whole pyramid). Faces too small for the downscaled copy (about 40
+    pixels there) are not found.
     """
     detector = aligner().detector
     height, width = image.shape[:2]
@@ -152,8 +154,10 @@ def detect(image: np.ndarray, detect_side: int = DETECT_SIDE) -> list:
         layer = down(layer)
     exact = []
     for rect in detector(layer, 0):
-        native, deeper = native_box(rect, down)
-        exact.append(up.rect_down(down.rect_up(native, level + deeper)))
+        native = native_box(rect, down)
+        if native is None:          # a box cut by the photo's border: the whole pyramid
+            return list(detector(image, 1))
+        exact.append(up.rect_down(down.rect_up(native[0], level + native[1])))
     if exact:
         return exact
     return [dlib.rectangle(*(int(round(value * scale)) for value in
@@ -167,7 +171,8 @@ def native_box(rect, down) -> tuple:
     deeper. The detector's box is :data:`DETECTOR_BOX` pixels wide where it finds a face;
     mapping it up from there in one step, as the full run does, rounds once (mapping
     ``rect`` up would round twice and move the box a pixel or two, and dlib's landmarks
-    follow the box that closely). ``(rect, 0)`` if no level fits."""
+    follow the box that closely). None if no level fits (a face cut by the photo's border
+    has a box of another shape)."""
     as_double = dlib.drectangle(rect.left(), rect.top(), rect.right(), rect.bottom())
     for levels in range(0, 40):
         box = down.rect_down(as_double, levels)
@@ -177,7 +182,7 @@ def native_box(rect, down) -> tuple:
                 and native.bottom() - native.top() == DETECTOR_BOX
                 and down.rect_up(native, levels) == rect):
             return native, levels
-    return rect, 0
+    return None
 
 
 def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE,
