@@ -1,21 +1,27 @@
-"""One completion job: the options, then the inputs, then the search, then the outputs.
+"""One completion job: the options, then the inputs, the search and the outputs, one
+batch at a time.
 
 complete.py runs it on the images it is given, and the demo (:mod:`demo`) on its photo
 under its mask set. Each step is one function:
 
 * :func:`resolve` turns complete.py's parsed flags into one frozen :class:`Options`
   (the search's settings: :func:`completion_flags.search_config`);
-* :func:`load_inputs` reads the images (or aligns photos, :mod:`faces`) and builds their
-  masks (:mod:`masks`, :mod:`mask_files`) into :class:`Inputs`;
-* :func:`search` completes them batch by batch (:func:`completion.complete`) and writes
-  each batch's grids and logs as the search goes (:class:`BatchWriter`);
-* :func:`finish` blends, pastes back and writes the per-image files and their index
-  (:mod:`outputs`).
+* :func:`batches_of` cuts the input list into :class:`Batch` es of ``--batchSize``;
+* :func:`load_inputs` reads a batch's images (or aligns its photos, :mod:`faces`),
+  skipping those that cannot be used, and builds their masks (:mod:`masks`,
+  :mod:`mask_files`) into :class:`Inputs`;
+* :func:`search` completes the batch (:meth:`Searcher.batch`, :func:`completion.complete`)
+  and writes its grids and logs as the search goes (:class:`BatchWriter`);
+* :func:`finish` blends, pastes back and writes the batch's per-image files; the index
+  and the record of finished batches follow (:class:`Journal`).
 
-:func:`run` loads the model and runs the steps; a caller changes the inputs (``load``) or
-adds outputs (``extra``), as the demo does. complete.py's docstring lists the files.
-This module imports TensorFlow (through :mod:`completion` and :mod:`checkpoints`): the
-drivers import it once their flags have parsed.
+:func:`run` loads the model and runs the steps for each batch in turn, reading the next
+batch while one searches, so memory does not grow with the number of inputs; a rerun
+resumes after the last finished batch, SIGINT and SIGTERM stop after the batch in flight
+(docs/LARGE_FOLDERS.md). A caller changes the inputs (``load``) or adds outputs
+(``extra``), as the demo does. complete.py's docstring lists the files. This module
+imports TensorFlow (through :mod:`completion` and :mod:`checkpoints`): the drivers
+import it once their flags have parsed.
 """
 from __future__ import annotations
 
