@@ -23,7 +23,8 @@ in ``outDir/progress.json``: the same command resumes after the last finished on
 input that cannot be used is skipped, with its reason in ``completed/images/index.csv``;
 the exit status is then 3 (docs/LARGE_FOLDERS.md).
 
-Beyond the original (see docs/DESIGN.md): every image's final completion in ``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
+Beyond the original (see docs/DESIGN.md): every image's final completion in
+``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
 (:mod:`blending`) and searched on the importance-weighted loss by default
 (``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
 ``--nRestarts``, ``--gif``, ``--align``/``--pasteBack`` for raw photos (:mod:`faces`), and

@@ -765,6 +765,10 @@ def run(options: Options, log=print, load=load_inputs, extra=None, command: str 
                     if len(inputs.images):
                         generated = search(searcher, inputs, options, batch, random, progress,
                                            log)
+                        if pending is not None:
+                            # the read-ahead overlaps the search only: a photo being aligned
+                            # and one being pasted back would add their peaks
+                            concurrent.futures.wait([pending])
                         finish(inputs, generated, options)
                     journal.record(index_rows(inputs, batch), random)
                     write_indexes(options, journal.rows())
