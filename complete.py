@@ -18,8 +18,13 @@ writes, as the 2016 code:
     outDir/options.json          the resolved options
 
 With more images than one batch, batch k writes the same layout into
-``outDir/batch_kkk/``. Beyond the original (see docs/DESIGN.md): every image's final
-completion in ``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
+``outDir/batch_kkk/``. Batches are read, completed and written one at a time and recorded
+in ``outDir/progress.json``: the same command resumes after the last finished one. An
+input that cannot be used is skipped, with its reason in ``completed/images/index.csv``;
+the exit status is then 3 (docs/LARGE_FOLDERS.md).
+
+Beyond the original (see docs/DESIGN.md): every image's final completion in
+``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
 (:mod:`blending`) and searched on the importance-weighted loss by default
 (``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
 ``--nRestarts``, ``--gif``, ``--align``/``--pasteBack`` for raw photos (:mod:`faces`), and
@@ -30,13 +35,15 @@ its own last iteration.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 
 import completion_flags
 import defaults
 import flags
 import quiet
-from errors import UserError
+from errors import CompletionInterrupted, UserError
 
 
 def build_parser(demo: bool = False) -> argparse.ArgumentParser:
@@ -71,6 +78,10 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
     add("--align", action="store_true",
         help="Inputs are raw photos: align each face (align/, innerEyesAndBottomLip, model "
              "size) before completing it")
+    add("--detectSide", type=flags.nonnegative_int, default=defaults.DEFAULT_DETECT_SIDE,
+        help="With --align: find faces on a copy of each photo downscaled to this many pixels "
+             "(longer side; the landmarks come from the full photo), as the web page does; 0: "
+             "on the full photo (slower: about 9 s per 12-megapixel photo on 2 cores)")
     add("--pasteBack", action="store_true",
         help="With --align: warp each completed face back into its photo (outDir/pasted/)")
     add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
@@ -86,11 +97,18 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
 
 
 def run_command(job, args) -> int:
-    """``job(args, log)`` with user errors and I/O failures as one line and exit code 1."""
+    """``job(args, log)`` with user errors and I/O failures as one line and exit code 1; a
+    run stopped by a signal prints how to resume and exits 128 + the signal's number."""
     try:
         return job(args, lambda line: print(line, flush=True))
     except UserError as error:
         return flags.fail(str(error))
+    except CompletionInterrupted as stopped:
+        print(stopped, flush=True)
+        return stopped.exit_code
+    except KeyboardInterrupt:         # a second Ctrl-C, or one before the batches started
+        return flags.fail("interrupted; the batches already finished are kept. Run the same "
+                          "command again to resume after them.", code=130)
     except OSError as error:       # writes are reported by writing(); this is a read
         return flags.fail(f"cannot read {error.filename or 'an input'}: "
                           f"{error.strerror or error}")
@@ -108,8 +126,15 @@ def main(argv=None) -> int:
 
     if not args.imgs:
         return run_command(demo.run, args)
+    command = resume_command(sys.argv[1:] if argv is None else argv)
     return run_command(lambda args, log: completion_job.run(completion_job.resolve(args, log),
-                                                            log), args)
+                                                            log, command=command), args)
+
+
+def resume_command(argv) -> str:
+    """The command line that reruns (and so resumes) this one."""
+    script = sys.argv[0] if os.path.basename(sys.argv[0]) == "complete.py" else "complete.py"
+    return "python " + shlex.join([script, *map(str, argv)])
 
 
 if __name__ == "__main__":

@@ -1,28 +1,39 @@
-"""One completion job: the options, then the inputs, then the search, then the outputs.
+"""One completion job: the options, then the inputs, the search and the outputs, one
+batch at a time.
 
 complete.py runs it on the images it is given, and the demo (:mod:`demo`) on its photo
 under its mask set. Each step is one function:
 
 * :func:`resolve` turns complete.py's parsed flags into one frozen :class:`Options`
   (the search's settings: :func:`completion_flags.search_config`);
-* :func:`load_inputs` reads the images (or aligns photos, :mod:`faces`) and builds their
-  masks (:mod:`masks`, :mod:`mask_files`) into :class:`Inputs`;
-* :func:`search` completes them batch by batch (:func:`completion.complete`) and writes
-  each batch's grids and logs as the search goes (:class:`BatchWriter`);
-* :func:`finish` blends, pastes back and writes the per-image files and their index
-  (:mod:`outputs`).
+* :func:`batches_of` cuts the input list into :class:`Batch` es of ``--batchSize``;
+* :func:`load_inputs` reads a batch's images (or aligns its photos, :mod:`faces`),
+  skipping those that cannot be used, and builds their masks (:mod:`masks`,
+  :mod:`mask_files`) into :class:`Inputs`;
+* :func:`search` completes the batch (:meth:`Searcher.batch`, :func:`completion.complete`)
+  and writes its grids and logs as the search goes (:class:`BatchWriter`);
+* :func:`finish` blends, pastes back and writes the batch's per-image files; the index
+  and the record of finished batches follow (:class:`Journal`).
 
-:func:`run` loads the model and runs the steps; a caller changes the inputs (``load``) or
-adds outputs (``extra``), as the demo does. complete.py's docstring lists the files.
-This module imports TensorFlow (through :mod:`completion` and :mod:`checkpoints`): the
-drivers import it once their flags have parsed.
+:func:`run` loads the model and runs the steps for each batch in turn, reading the next
+batch while one searches, so memory does not grow with the number of inputs; a rerun
+resumes after the last finished batch, SIGINT and SIGTERM stop after the batch in flight
+(docs/LARGE_FOLDERS.md). A caller changes the inputs (``load``) or adds outputs
+(``extra``), as the demo does. complete.py's docstring lists the files. This module
+imports TensorFlow (through :mod:`completion` and :mod:`checkpoints`): the drivers
+import it once their flags have parsed.
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
 import dataclasses
+import hashlib
+import json
 import os
+import signal
+import sys
+import time
 
 import numpy as np
 from tqdm import tqdm
@@ -39,9 +50,14 @@ import photo_masks
 import precision
 import utils
 from completion import CompletionConfig, SearchRandom, best_of_restarts, complete, networks
-from errors import CompletionError, IOFailure, writing
+from errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
 
 PASTED_DIR = "pasted"
+JOURNAL = "progress.json"      # the finished batches, for resuming (:class:`Journal`)
+EXIT_SKIPPED = 3               # the exit status when some inputs were skipped
+PROGRESS_SECONDS = 10.0        # a progress line at most this often in a log file
+# Options that do not change the results: a rerun may change them and still resume.
+FINGERPRINT_IGNORES = ("outDir", "verbose", "imgs", "checkpointDir")
 
 
 # ---------------------------------------------------------------- the options
@@ -87,6 +103,7 @@ class Options:
     nRestarts: int
     gif: bool
     align: bool
+    detectSide: int
     pasteBack: bool
     batchSize: int
     seed: int | None
@@ -135,17 +152,43 @@ def resolve(args: argparse.Namespace, log=print, images: list[str] | None = None
 
 # ----------------------------------------------------------------- the inputs
 @dataclasses.dataclass(frozen=True)
+class Batch:
+    """One batch of the input list: ``--batchSize`` consecutive inputs (fewer in the last),
+    completed, written and recorded together (:func:`run`)."""
+    index: int                    # from 0
+    count: int                    # batches in the whole list
+    paths: tuple[str, ...]        # its inputs, usable or not
+    names: tuple[str, ...]        # their output file names (unique over the whole list)
+    out_dir: str                  # where its grids and logs go: outDir, or outDir/batch_NNN
+
+
+def batches_of(options: Options) -> list[Batch]:
+    """The batches of ``options.imgs``: one in ``out_root``, or ``batch_NNN`` folders."""
+    paths = list(options.imgs)
+    names = outputs.safe_unique_names(paths)
+    size = options.batchSize
+    count = -(-len(paths) // size)
+    return [Batch(index, count, tuple(paths[start:start + size]),
+                  tuple(names[start:start + size]),
+                  options.out_root if count == 1
+                  else os.path.join(options.out_root, f"batch_{index:03d}"))
+            for index, start in enumerate(range(0, len(paths), size))]
+
+
+@dataclasses.dataclass(frozen=True)
 class Inputs:
-    """What a run completes: N images with their masks and output names."""
+    """What one batch completes: B usable images with their masks and output names, and
+    the batch's inputs that cannot be used (``skipped``: (path, name, reason))."""
     paths: tuple[str, ...]        # the inputs, as index.csv lists them
     names: tuple[str, ...]        # their output file names (outputs.safe_unique_names)
-    images: np.ndarray            # (N, S, S, C) in [-1, 1]: the aligned faces
-    masks: np.ndarray             # (1 or N, S, S, 1): 1 = known
-    lowres_mask: np.ndarray       # (S/8, S/8, 1): the lowres mask's known pooled pixels
-    photos: tuple = ()            # --align: N photos, uint8 RGB ...
-    transforms: tuple = ()        # ... and N 2x3 affine maps from photo to face
-    photo_holes: tuple = ()       # --align with masks of the photo's size: N (H, W) bool holes
+    images: np.ndarray            # (B, S, S, C) in [-1, 1]: the aligned faces
+    masks: np.ndarray | None      # (1 or B, S, S, 1): 1 = known
+    lowres_mask: np.ndarray | None  # (S/8, S/8, 1): the lowres mask's known pooled pixels
+    transforms: tuple = ()        # --align: B 2x3 affine maps from photo to face ...
+    shapes: tuple = ()            # ... and the photos' shapes (photos are read again to paste)
+    photo_holes: tuple = ()       # --align with masks of the photo's size: B (H, W) bool holes
                                   # (True = missing; None where the mask was a face mask)
+    skipped: tuple = ()           # ((path, name, reason), ...): the inputs left out
 
 
 def rows_of(per_image: np.ndarray, rows: slice) -> np.ndarray:
@@ -153,31 +196,55 @@ def rows_of(per_image: np.ndarray, rows: slice) -> np.ndarray:
     return per_image[rows] if len(per_image) > 1 else per_image
 
 
-def read_or_align(options: Options, arch, log=print):
-    """The faces to complete, (N, S, S, C) in [-1, 1], and with ``--align`` their photos
-    and transforms (else two empty tuples)."""
-    paths = list(options.imgs)
-    if not options.align:
-        return faces.read_faces(paths, arch.image_size, arch.c_dim, warn=log), (), ()
-    rgb, photos, transforms = faces.align_photos(paths, arch.image_size, log=log)
-    return faces.model_images(rgb, arch.c_dim), tuple(photos), tuple(transforms)
+def read_batch(options: Options, arch, batch: Batch, log=print) -> Inputs:
+    """Read (or, with ``--align``, align: :func:`faces.align_photo`) the batch's inputs,
+    without masks; an input that cannot be used is skipped with a warning naming it and
+    the reason."""
+    paths, names, rgb, transforms, shapes, skipped = [], [], [], [], [], []
+    for path, name in zip(batch.paths, batch.names):
+        if options.align:
+            aligned = faces.align_photo(path, arch.image_size, detect_side=options.detectSide)
+            reason, face = aligned.skipped, aligned.face
+        else:
+            try:
+                face, reason = faces.read_face(path, arch.image_size, warn=log), None
+            except utils.ImageReadError as error:
+                face, reason = None, str(error).replace(f"{path}: ", "", 1)
+        if reason:
+            log(f"warning: skipped {path}: {reason}")
+            skipped.append((path, name, reason))
+            continue
+        paths.append(path)
+        names.append(name)
+        rgb.append(face)
+        if options.align:
+            transforms.append(aligned.transform)
+            shapes.append(aligned.shape)
+    images = (faces.model_images(np.stack(rgb), arch.c_dim) if rgb else
+              np.zeros((0, arch.image_size, arch.image_size, arch.c_dim), np.float32))
+    return Inputs(tuple(paths), tuple(names), images, None, None, tuple(transforms),
+                  tuple(shapes), skipped=tuple(skipped))
 
 
-def build_masks(options: Options, size: int, photos=(), transforms=()):
+def build_masks(options: Options, size: int, paths=(), shapes=(), transforms=()):
     """``(masks (1 or N, S, S, 1), lowres_mask (S/8, S/8, 1), photo holes)`` of
-    ``--maskFile``, ``--maskDir`` or ``--maskType`` (random ones drawn from ``--seed``).
+    ``--maskFile``, ``--maskDir`` or ``--maskType`` (random ones drawn from ``--seed``)
+    for the images ``paths``.
 
-    With ``--align`` a mask file of a photo's size is drawn on the photo: it is warped
-    into the face and its hole, (H, W) bool, is kept so that only its black pixels change
-    when the face is pasted back (:mod:`photo_masks`); the holes are () otherwise."""
+    With ``--align`` a mask file of a photo's size (``shapes``) is drawn on the photo: it
+    is warped into the face and its hole, (H, W) bool, is kept so that only its black
+    pixels change when the face is pasted back (:mod:`photo_masks`); the holes are ()
+    otherwise."""
     if options.maskFile or options.maskDir:
         if options.align:
-            paths = ([options.maskFile] * len(options.imgs) if options.maskFile
-                     else mask_files.mask_paths(options.maskDir, list(options.imgs)))
-            mask, holes = photo_masks.masks_for_photos(paths, photos, transforms, size)
+            mask_paths = ([options.maskFile] * len(paths) if options.maskFile
+                          else mask_files.mask_paths(options.maskDir, list(paths)))
+            # masks_for_photos reads only the photos' shapes: zero-copy stand-ins
+            photos = [np.broadcast_to(np.uint8(0), shape) for shape in shapes]
+            mask, holes = photo_masks.masks_for_photos(mask_paths, photos, transforms, size)
             return mask, masks.no_lowres_mask(size), tuple(holes)
         mask = (mask_files.load_mask(options.maskFile, size)[None] if options.maskFile
-                else mask_files.masks_from_dir(options.maskDir, list(options.imgs), size))
+                else mask_files.masks_from_dir(options.maskDir, list(paths), size))
         return mask, masks.no_lowres_mask(size), ()
     mask, lowres_mask = masks.make_mask(
         options.maskType, size, options.centerScale, options.fractionMasked,
@@ -186,12 +253,15 @@ def build_masks(options: Options, size: int, photos=(), transforms=()):
     return mask[None], lowres_mask, ()
 
 
-def load_inputs(options: Options, arch, log=print) -> Inputs:
-    """Read (or align) every image and build its mask."""
-    images, photos, transforms = read_or_align(options, arch, log)
-    mask, lowres_mask, holes = build_masks(options, arch.image_size, photos, transforms)
-    return Inputs(options.imgs, tuple(outputs.safe_unique_names(options.imgs)), images, mask,
-                  lowres_mask, photos, transforms, holes)
+def load_inputs(options: Options, arch, batch: Batch, log=print) -> Inputs:
+    """Read (or align) the batch's images, skipping those that cannot be used, and build
+    their masks."""
+    inputs = read_batch(options, arch, batch, log)
+    if not inputs.paths:
+        return inputs
+    mask, lowres_mask, holes = build_masks(options, arch.image_size, inputs.paths,
+                                           inputs.shapes, inputs.transforms)
+    return dataclasses.replace(inputs, masks=mask, lowres_mask=lowres_mask, photo_holes=holes)
 
 
 # ------------------------------------------------------------------ the model
@@ -262,15 +332,22 @@ class Searcher:
         loss (``weighted``, a ``weight_window`` square) from the encoder's z or from random
         z drawn from ``seed`` (one stream for all batches)."""
         random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
-        loss_masks = (masks.importance_weights(face_masks, weight_window) if weighted
-                      else face_masks)
         for index, start in enumerate(range(0, len(images), batch_size)):
             rows = slice(start, start + batch_size)
-            known = rows_of(face_masks, rows)
-            z = None if self.encoder is None else learned.start(self.encoder, images[rows], known)
-            yield index, rows, self.search(images[rows], rows_of(loss_masks, rows), config,
-                                           random, restarts=restarts, hole=1.0 - known, z=z,
-                                           lowres_mask=lowres_mask)
+            yield index, rows, self.batch(images[rows], rows_of(face_masks, rows), config,
+                                          random, restarts=restarts, weighted=weighted,
+                                          weight_window=weight_window, lowres_mask=lowres_mask)
+
+    def batch(self, images, face_masks, config: CompletionConfig, random: SearchRandom, *,
+              restarts: int = defaults.DEFAULT_RESTARTS, weighted: bool = True,
+              weight_window: int = defaults.DEFAULT_WEIGHT_WINDOW, lowres_mask=None):
+        """The snapshots of one batch's search (see :meth:`batches`): ``images`` (B, S, S,
+        C), ``face_masks`` (1 or B, S, S, 1), z from the encoder or from ``random``."""
+        loss_masks = (masks.importance_weights(face_masks, weight_window) if weighted
+                      else face_masks)
+        z = None if self.encoder is None else learned.start(self.encoder, images, face_masks)
+        return self.search(images, loss_masks, config, random, restarts=restarts,
+                           hole=1.0 - face_masks, z=z, lowres_mask=lowres_mask)
 
 
 def model_version(checkpoint_dir: str) -> tuple:
@@ -382,62 +459,257 @@ def progress_line(snapshot, config) -> str:
     return line
 
 
-def search(searcher: Searcher, inputs: Inputs, options: Options, log=print) -> np.ndarray:
-    """Complete every batch of ``inputs``, writing its grids, logs and GIF as the search
-    goes, with a progress bar over the iterations; return every image's final G(z)
-    (N, S, S, C)."""
+def search(searcher: Searcher, inputs: Inputs, options: Options, batch: Batch,
+           random: SearchRandom, progress: Progress, log=print) -> np.ndarray:
+    """Complete one batch's ``inputs``, writing its grids, logs and GIF into
+    ``batch.out_dir`` as the search goes; return their final G(z) (B, S, S, C). ``random``
+    carries the z stream from batch to batch."""
     config = completion_flags.search_config(options, searcher.encoder is not None)
-    count = -(-len(inputs.images) // options.batchSize)
-    generated = []
-    with tqdm(total=count * config.total_iter, unit="it", desc="Completing",
-              disable=None, dynamic_ncols=True) as progress:
-        for index, rows, snapshots in searcher.batches(
-                inputs.images, inputs.masks, config, options.seed, batch_size=options.batchSize,
-                restarts=options.nRestarts, weighted=options.weighted,
-                weight_window=options.weightWindow, lowres_mask=inputs.lowres_mask):
-            out_dir = (options.out_root if count == 1
-                       else os.path.join(options.out_root, f"batch_{index:03d}"))
-            with BatchWriter(out_dir, inputs.images[rows], rows_of(inputs.masks, rows),
-                             inputs.lowres_mask, searcher.arch.z_dim, options.gif) as writer:
-                for snapshot in snapshots:
-                    writer.submit(snapshot)
-                    progress.update(index * config.total_iter + snapshot.iteration
-                                    - progress.n)
-                    with tqdm.external_write_mode():
-                        log(f"[batch {index + 1}/{count}] " + progress_line(snapshot, config))
-                progress.update((index + 1) * config.total_iter - progress.n)
-                early = snapshot.steps < config.total_iter
-                if early.any():
-                    with tqdm.external_write_mode():
-                        log(f"[batch {index + 1}/{count}] {int(early.sum())} of "
-                            f"{len(early)} images stopped before {config.total_iter} "
-                            f"iterations: their fill changed by less than --stopTol "
-                            f"{config.stop_tol:g} grey levels in {config.stop_window} "
-                            f"iterations (iterations per image: {stats(snapshot.steps)})")
-            generated.append(snapshot.generated)
-    return np.concatenate(generated)
+    label = f"[batch {batch.index + 1}/{batch.count}] "
+    count = len(inputs.images)
+    with BatchWriter(batch.out_dir, inputs.images, inputs.masks, inputs.lowres_mask,
+                     searcher.arch.z_dim, options.gif) as writer:
+        for snapshot in searcher.batch(inputs.images, inputs.masks, config, random,
+                                       restarts=options.nRestarts, weighted=options.weighted,
+                                       weight_window=options.weightWindow,
+                                       lowres_mask=inputs.lowres_mask):
+            writer.submit(snapshot)
+            progress.within_batch(count * snapshot.iteration / max(config.total_iter, 1))
+            progress.write(label + progress_line(snapshot, config))
+        early = snapshot.steps < config.total_iter
+        if early.any():
+            progress.write(f"{label}{int(early.sum())} of {len(early)} images stopped before "
+                           f"{config.total_iter} iterations: their fill changed by less than "
+                           f"--stopTol {config.stop_tol:g} grey levels in {config.stop_window} "
+                           f"iterations (iterations per image: {stats(snapshot.steps)})")
+    return snapshot.generated
+
+
+class Progress:
+    """How many of the run's images are done, their rate and the time left: a bar on a
+    terminal; in a log file (``nohup``) a line at most every :data:`PROGRESS_SECONDS`, as
+    training prints. Images done before a resume count as done, not in the rate."""
+
+    def __init__(self, total: int, done: int, log=print, clock=time.monotonic):
+        self.total, self.done, self.started_with, self.log = total, done, done, log
+        self.partial = 0.0
+        self.clock = clock
+        self.start = self.last = clock()
+        self.bar = tqdm(total=total, initial=done, unit="img", desc="Completing", disable=None,
+                        dynamic_ncols=True, file=sys.stderr,
+                        bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}, "
+                                   "{rate_fmt}]")
+
+    def within_batch(self, images: float) -> None:
+        """The batch in flight has done the work of ``images`` images."""
+        self.partial = images
+        self._update()
+
+    def batch_done(self, images: int) -> None:
+        """A batch of ``images`` inputs (completed or skipped) is written."""
+        self.done += images
+        self.partial = 0.0
+        self._update(force=True)
+
+    def _update(self, force: bool = False) -> None:
+        self.bar.update(self.done + self.partial - self.bar.n)
+        now = self.clock()
+        if self.bar.disable and (now - self.last >= PROGRESS_SECONDS
+                                 or (force and self.done >= self.total)):
+            self.last = now
+            self.log(self.line(now))
+
+    def line(self, now: float) -> str:
+        """'Progress: 128/6400 images (2.0%), 3.1 images/s, 33:43 left'."""
+        finished = self.done + self.partial
+        rate = (finished - self.started_with) / max(now - self.start, 1e-9)
+        left = ((self.total - finished) / rate) if rate > 0 else None
+        return (f"Progress: {int(finished)}/{self.total} images "
+                f"({100 * finished / max(self.total, 1):.1f}%), {rate:.3g} images/s, "
+                + (f"{tqdm.format_interval(left)} left" if left is not None
+                   else "time left unknown")
+                + f" ({tqdm.format_interval(now - self.start)} so far)")
+
+    def write(self, line: str) -> None:
+        """``log`` with the bar cleared for the line."""
+        with tqdm.external_write_mode():
+            self.log(line)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 # ----------------------------------------------------------------- the outputs
 def finish(inputs: Inputs, generated: np.ndarray, options: Options) -> None:
     """Paste G(z) into the holes or blend it (``--blend``), paste the faces back into
-    their photos (``--pasteBack``), and write every image's file and the index."""
+    their photos (``--pasteBack``: each photo read again, one at a time), and write the
+    batch's per-image files."""
     final = outputs.final_completion(inputs.images, generated, inputs.masks, blend=options.blend)
     outputs.write_per_image(options.out_root, inputs.names, final)
-    outputs.write_index(options.out_root, inputs.paths, inputs.names)
     if options.pasteBack:
         face_masks = np.broadcast_to(inputs.masks, final.shape[:3] + (1,))
         holes = inputs.photo_holes or (None,) * len(final)
-        pasted = [faces.paste_back(photo, utils.from_model(face), face_mask, transform, hole)
-                  for photo, face, face_mask, transform, hole in
-                  zip(inputs.photos, final, face_masks, inputs.transforms, holes)]
-        outputs.write_per_image(options.out_root, inputs.names, pasted, subdir=PASTED_DIR)
-        outputs.write_index(options.out_root, inputs.paths, inputs.names, subdir=PASTED_DIR)
+        for path, name, face, face_mask, transform, hole in zip(
+                inputs.paths, inputs.names, final, face_masks, inputs.transforms, holes):
+            try:
+                photo = utils.load_rgb(path)
+            except utils.ImageReadError as error:
+                raise CompletionError(f"cannot paste back into {error} (it changed during "
+                                      "the run?)") from None
+            pasted = faces.paste_back(photo, utils.from_model(face), face_mask, transform, hole)
+            utils.save_rgb(pasted, os.path.join(options.out_root, PASTED_DIR, name))
 
 
-def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
-    """Check, load the model, ``load(options, arch, log) -> Inputs``, search, finish, then
-    ``extra(options, inputs, generated, log)`` if given (the demo's figure)."""
+def index_rows(inputs: Inputs, batch: Batch) -> list[list[str]]:
+    """The batch's rows of index.csv, in input order: [input, name, status, reason]."""
+    rows = [[path, name, outputs.COMPLETED, ""] for path, name in zip(inputs.paths, inputs.names)]
+    rows += [[path, name, outputs.SKIPPED, reason] for path, name, reason in inputs.skipped]
+    if inputs.skipped:
+        order = {name: place for place, name in enumerate(batch.names)}
+        rows.sort(key=lambda row: order.get(row[1], -1))
+    return rows
+
+
+# ------------------------------------------------------------ resuming a run
+def random_state(random: SearchRandom) -> dict:
+    """The z stream's position (NumPy's and TensorFlow's generators), as JSON."""
+    return {"numpy": random.numpy.bit_generator.state,
+            "tensorflow": random.tensorflow.state.numpy().tolist()}
+
+
+def restore_random(random: SearchRandom, state: dict) -> None:
+    """Put the z stream where :func:`random_state` found it."""
+    random.numpy.bit_generator.state = state["numpy"]
+    random.tensorflow.reset(np.asarray(state["tensorflow"], np.int64))
+
+
+def file_stamp(path: str) -> list:
+    """[path, size, modification time in ns] of a file, or [path, None, None]."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return [path, None, None]
+    return [path, status.st_size, status.st_mtime_ns]
+
+
+def checkpoint_stamp(prefix: str | None) -> list | None:
+    """A checkpoint's name and the size and SHA-1 of its index file (which names every
+    variable's shard and offset: another training writes another one)."""
+    if prefix is None:
+        return None
+    try:
+        with open(prefix + ".index", "rb") as handle:
+            digest = hashlib.sha1(handle.read()).hexdigest()
+    except OSError:
+        digest = None
+    return [os.path.basename(prefix), digest]
+
+
+def fingerprint(options: Options, searcher: Searcher) -> dict:
+    """What a run's results depend on: its options (but where it writes and how much it
+    prints), its inputs (path, size, modification time) and its checkpoint (and encoder)."""
+    settings = {name: value for name, value in dataclasses.asdict(options).items()
+                if name not in FINGERPRINT_IGNORES}
+    return {"options": json.loads(json.dumps(settings, default=str)),
+            "inputs": [file_stamp(path) for path in options.imgs],
+            "checkpoint": [checkpoint_stamp(searcher.prefix),
+                           checkpoint_stamp(learned.find(searcher.checkpoint_dir)
+                                            if searcher.encoder is not None else None)]}
+
+
+def what_changed(before: dict, now: dict) -> str:
+    """One sentence naming what differs between two :func:`fingerprint` s."""
+    changes = []
+    flags_changed = [f"--{name} {before['options'].get(name)} (now {value})"
+                     for name, value in now["options"].items()
+                     if before["options"].get(name) != value]
+    if flags_changed:
+        changes.append("the options: " + ", ".join(flags_changed))
+    if before["inputs"] != now["inputs"]:
+        old = {tuple(stamp[:1]): stamp for stamp in before["inputs"]}
+        new = {tuple(stamp[:1]): stamp for stamp in now["inputs"]}
+        added = [key[0] for key in new if key not in old]
+        removed = [key[0] for key in old if key not in new]
+        modified = [key[0] for key in new if key in old and old[key] != new[key]]
+        parts = [f"{label} {', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}"
+                 for label, paths in (("added", added), ("removed", removed),
+                                      ("modified", modified)) if paths]
+        changes.append("the inputs: " + ("; ".join(parts) or "their order"))
+    if before["checkpoint"] != now["checkpoint"]:
+        changes.append(f"the checkpoint: {before['checkpoint'][0]} (now {now['checkpoint'][0]})")
+    return "; ".join(changes)
+
+
+class Journal:
+    """``out_root/progress.json``: the run's :func:`fingerprint`, every finished batch's
+    rows of index.csv, and the z stream's position after the last one. Written atomically
+    after each batch's files, so a kill loses at most the batch in flight; a rerun of the
+    same command continues after the last finished batch, and one whose options, inputs
+    or checkpoint differ is refused, naming the difference."""
+
+    def __init__(self, path: str, stamp: dict, batches: list, random: dict | None,
+                 keep: bool = True):
+        self.path, self.stamp, self.batches, self.random, self.keep = (path, stamp, batches,
+                                                                        random, keep)
+
+    @classmethod
+    def open(cls, out_root: str, stamp: dict, keep: bool = True) -> Journal:
+        """The journal of the run in ``out_root``, or a new one; ``keep`` False: never
+        read or written (the demo)."""
+        path = os.path.join(out_root, JOURNAL)
+        if not keep or not os.path.exists(path):
+            return cls(path, stamp, [], None, keep)
+        start_over = (f"To start over, delete {path} (its finished batches are done again) or "
+                      "pass another --outDir.")
+        try:
+            with open(path) as handle:
+                saved = json.load(handle)
+            batches, random, before = saved["batches"], saved["random"], saved["fingerprint"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise CompletionError(f"cannot resume from {path}: it is damaged ({error}). "
+                                  + start_over) from None
+        if before != stamp:
+            raise CompletionError(
+                f"{out_root} holds a run of other settings, {len(batches)} batch(es) done; "
+                f"changed: {what_changed(before, stamp)}. Rerun the same command to resume "
+                "it. " + start_over)
+        return cls(path, stamp, batches, random, keep)
+
+    def record(self, rows: list, random: SearchRandom) -> None:
+        """A batch is finished: its rows and the z stream's position after it."""
+        self.batches.append(rows)
+        self.random = random_state(random)
+        if self.keep:         # compact: a 6,400-input journal is rewritten 100 times
+            text = json.dumps({"version": 1, "fingerprint": self.stamp, "random": self.random,
+                               "batches": self.batches}, separators=(",", ":"))
+            utils.atomic_write(self.path, lambda temporary: write_text(temporary, text))
+
+    def rows(self) -> list:
+        return [row for rows in self.batches for row in rows]
+
+
+def write_text(path: str, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def write_indexes(options: Options, rows: list) -> None:
+    """index.csv of the per-image files (and of the pasted photos) for ``rows``."""
+    outputs.write_index(options.out_root, rows)
+    if options.pasteBack:
+        outputs.write_index(options.out_root, rows, subdir=PASTED_DIR)
+
+
+# ------------------------------------------------------------------- the run
+def run(options: Options, log=print, load=load_inputs, extra=None, command: str | None = None,
+        resumable: bool = True) -> int:
+    """Check, load the model, then for each batch in turn: ``load(options, arch, batch,
+    log) -> Inputs`` (the next batch's read while this one searches), search, finish, write
+    the index and record the batch (:class:`Journal`), then ``extra(options, inputs,
+    generated, log)`` if given (the demo's figure). A rerun continues after the last
+    recorded batch (``resumable``); SIGINT or SIGTERM stops after the batch in flight,
+    naming ``command`` to resume. Returns 0, or :data:`EXIT_SKIPPED` if an input was
+    skipped; no usable input at all is a :class:`CompletionError`."""
     if not options.imgs:
         return 0                                  # an empty shard (resolve said so)
     problem = utils.ensure_writable_dir(options.outDir)
@@ -457,18 +729,77 @@ def run(options: Options, log=print, load=load_inputs, extra=None) -> int:
         options, from_encoder=searcher.encoder is not None))
     log(f"At most {options.nIter} iterations over z, then {options.featureIter} of the "
         f"feature search (--nIter, --featureIter)")
+    batches = batches_of(options)
+    random = SearchRandom(options.seed)
     try:
-        inputs = load(options, arch, log)
         with writing(options.out_root):
-            utils.write_json(dataclasses.asdict(options) | {"imgs": list(inputs.paths),
+            journal = Journal.open(options.out_root, fingerprint(options, searcher),
+                                   keep=resumable)
+            utils.write_json(dataclasses.asdict(options) | {"imgs": list(options.imgs),
                                                             "checkpoint": searcher.prefix},
                              os.path.join(options.out_root, "options.json"))
-            generated = search(searcher, inputs, options, log)
-            finish(inputs, generated, options)
-            if extra:
-                extra(options, inputs, generated, log)
+            if journal.batches:
+                restore_random(random, journal.random)
+                write_indexes(options, journal.rows())
+                log(f"Resuming: {len(journal.batches)} of {len(batches)} batch(es) were "
+                    f"finished already ({journal.path})")
+            todo = batches[len(journal.batches):]
+            done = sum(len(batch.paths) for batch in batches[:len(journal.batches)])
+            progress = Progress(len(options.imgs), done, log)
+
+            def read(batch: Batch) -> Inputs:     # a failed read is not a failed write
+                try:
+                    return load(options, arch, batch, log)
+                except OSError as error:
+                    raise CompletionError(f"cannot read {error.filename or 'an input'}: "
+                                          f"{error.strerror or error}") from None
+
+            with StopSignals() as stop, \
+                    concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
+                # the next batch is read (or aligned) while this one searches
+                pending = reader.submit(read, todo[0]) if todo else None
+                for place, batch in enumerate(todo):
+                    inputs = pending.result()
+                    pending = (reader.submit(read, todo[place + 1])
+                               if place + 1 < len(todo) and stop.signal is None else None)
+                    generated = None
+                    if len(inputs.images):
+                        generated = search(searcher, inputs, options, batch, random, progress,
+                                           log)
+                        if pending is not None:
+                            # the read-ahead overlaps the search only: a photo being aligned
+                            # and one being pasted back would add their peaks
+                            concurrent.futures.wait([pending])
+                        finish(inputs, generated, options)
+                    journal.record(index_rows(inputs, batch), random)
+                    write_indexes(options, journal.rows())
+                    progress.batch_done(len(batch.paths))
+                    if extra and generated is not None:
+                        extra(options, inputs, generated, log)
+                    if stop.signal is not None:
+                        break
+                if pending is not None:
+                    pending.cancel()
+            progress.close()
     except IOFailure as failure:      # one line naming the folder (a full disk, a permission)
         raise CompletionError(f"cannot write outputs to '{failure.what}': "
                               f"{failure.reason}") from failure.__cause__
-    log(f"Wrote completions of {len(inputs.images)} image(s) to {options.out_root}")
-    return 0
+    rows = journal.rows()
+    skipped = [row for row in rows if row[2] == outputs.SKIPPED]
+    completed = len(rows) - len(skipped)
+    if stop.signal is not None and len(journal.batches) < len(batches):
+        raise CompletionInterrupted(
+            f"Stopped by {signal.Signals(stop.signal).name} after batch {len(journal.batches)} "
+            f"of {len(batches)}: {completed} image(s) completed, {len(skipped)} skipped, in "
+            f"{options.out_root}. Resume with the same command"
+            + (f": {command}" if command else "."), stop.signal)
+    if not completed:
+        reasons = "; ".join(f"{path}: {reason}" for path, _, _, reason in skipped[:3])
+        index = os.path.join(options.out_root, outputs.PER_IMAGE_DIR, "index.csv")
+        raise CompletionError(f"none of the {len(rows)} input(s) can be used ({reasons}"
+                              f"{' ...' if len(skipped) > 3 else ''}); see {index}")
+    log(f"Wrote completions of {completed} image(s) to {options.out_root}"
+        + (f"; skipped {len(skipped)} that cannot be used (listed with the reasons in "
+           f"{os.path.join(outputs.PER_IMAGE_DIR, 'index.csv')}; exit status {EXIT_SKIPPED})"
+           if skipped else ""))
+    return EXIT_SKIPPED if skipped else 0

@@ -19,6 +19,7 @@ usual. Besides complete.py's outputs it writes:
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -47,7 +48,8 @@ def run(args, log=print) -> int:
     options = completion_job.resolve(args, log, images=[os.path.join(args.outDir, PHOTO_PATH)])
     log(f"No images given: completing the demo photo (scikit-image's astronaut(), NASA, public "
         f"domain) into {args.outDir}")
-    return completion_job.run(options, log, load=load_inputs, extra=write_results)
+    return completion_job.run(options, log, load=load_inputs, extra=write_results,
+                              resumable=False)    # one batch: nothing to resume
 
 
 def write_photo(out_dir: str) -> str:
@@ -57,21 +59,23 @@ def write_photo(out_dir: str) -> str:
     return path
 
 
-def load_inputs(options, arch, log=print):
-    """complete.py's inputs for the photo: written, aligned, and under each of
-    :data:`MASK_TYPES` unless one mask is chosen."""
+def load_inputs(options, arch, batch, log=print):
+    """complete.py's inputs for the photo (``batch``: the one batch of it): written,
+    aligned, and under each of :data:`MASK_TYPES` unless one mask is chosen."""
     with writing(options.out_root):
         write_photo(options.outDir)
     if not uses_mask_set(options):
-        return completion_job.load_inputs(options, arch, log)
-    images, photos, transforms = completion_job.read_or_align(options, arch, log)
+        return completion_job.load_inputs(options, arch, batch, log)
+    inputs = completion_job.read_batch(options, arch, batch, log)
+    if not inputs.paths:                      # no face: skipped, with the reason
+        return inputs
     labels, stack, lowres_mask = mask_set(options, arch.image_size,
                                           np.random.default_rng(options.seed))
     count = len(labels)
-    names = outputs.safe_unique_names(options.imgs)
-    return completion_job.Inputs(options.imgs * count, tuple(output_names(names[0], labels)),
-                           np.repeat(images, count, axis=0), stack, lowres_mask,
-                           photos * count, transforms * count)
+    return dataclasses.replace(
+        inputs, paths=inputs.paths * count, names=tuple(output_names(inputs.names[0], labels)),
+        images=np.repeat(inputs.images, count, axis=0), masks=stack, lowres_mask=lowres_mask,
+        transforms=inputs.transforms * count, shapes=inputs.shapes * count)
 
 
 def uses_mask_set(options) -> bool:

@@ -7,6 +7,8 @@ the caller turns into its user's message (training saves a checkpoint first). Th
 module imports nothing heavy, so drivers can name these classes before TensorFlow loads.
 """
 import contextlib
+import signal
+import threading
 
 
 class UserError(Exception):
@@ -56,3 +58,41 @@ class TrainingInterrupted(Exception):
     def __init__(self, message: str, signal_number: int):
         super().__init__(message)
         self.exit_code = 128 + signal_number
+
+
+class CompletionInterrupted(Exception):
+    """Completion stopped on SIGINT or SIGTERM after writing the batch in flight; the
+    message says how to resume. ``exit_code`` as :class:`TrainingInterrupted`'s."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
+
+
+class StopSignals:
+    """Within ``with``: SIGINT and SIGTERM set ``self.signal`` instead of killing the process.
+
+    The loop checks it after every step, saves a checkpoint and stops. A second
+    signal stops at once (``KeyboardInterrupt``); the checkpoints already on
+    disk stay loadable, as after any kill. Outside the main thread (where
+    Python cannot install handlers) signals keep their default behaviour.
+    """
+
+    def __init__(self):
+        self.signal: int | None = None
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = number  # no printing here: the main thread may be inside print()
+
+    def __exit__(self, *exc_info):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)

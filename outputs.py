@@ -7,7 +7,8 @@
   and ``:*?"<>|`` replaced by ``_`` and leading dots dropped; a name taken
   already (two inputs called ``a.png`` in different folders, or ``A.png`` and
   ``a.png``) gets ``-2``, ``-3``, ... in input order (:func:`utils.unique_output_names`).
-  ``completed/images/index.csv`` maps every input path to its file.
+  ``completed/images/index.csv`` maps every input path to its file, or says that it was
+  skipped and why (:func:`write_index`).
 * ``outDir/completion.gif``: the completed grid at every ``--outInterval``.
 * :func:`figure`: tiles in rows and columns, scaled up (the demo's ``demo.png``, the web
   page's row of the aligned face).
@@ -24,6 +25,7 @@ import blending
 import utils
 
 PER_IMAGE_DIR = os.path.join("completed", "images")
+COMPLETED, SKIPPED = "completed", "skipped"    # an input's status in index.csv
 GIF_FRAME_MS = 200
 GIF_LAST_FRAME_MS = 1500
 SCALE = 3                    # nearest-neighbour scale of a figure's tiles (:func:`figure`)
@@ -55,14 +57,18 @@ def write_per_image(out_dir: str, names: list[str], images: np.ndarray,
         utils.save_rgb(image, os.path.join(out_dir, subdir, name))
 
 
-def write_index(out_dir: str, paths: list[str], names: list[str],
-                subdir: str = PER_IMAGE_DIR) -> None:
-    """``out_dir/subdir/index.csv``: every input path and the file written for it."""
-    os.makedirs(os.path.join(out_dir, subdir), exist_ok=True)
-    with open(os.path.join(out_dir, subdir, "index.csv"), "w", newline="") as handle:
-        table = csv.writer(handle)
-        table.writerow(["input", "output"])
-        table.writerows([path, os.path.join(subdir, name)] for path, name in zip(paths, names))
+def write_index(out_dir: str, rows: list, subdir: str = PER_IMAGE_DIR) -> None:
+    """``out_dir/subdir/index.csv``, atomically: a row per input, ``input, output, status,
+    reason``; ``rows``: [input path, output name, :data:`COMPLETED` or :data:`SKIPPED`,
+    the reason it was skipped or ""]. A skipped input has no output file."""
+    def write(temporary: str) -> None:
+        with open(temporary, "w", newline="") as handle:
+            table = csv.writer(handle)
+            table.writerow(["input", "output", "status", "reason"])
+            table.writerows([path, os.path.join(subdir, name) if status == COMPLETED else "",
+                             status, reason] for path, name, status, reason in rows)
+
+    utils.atomic_write(os.path.join(out_dir, subdir, "index.csv"), write)
 
 
 class GifRecorder:

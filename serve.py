@@ -14,9 +14,11 @@ iterations, and pastes the completed face back into the photo at full size:
 * a brushed mask is in photo coordinates; :mod:`photo_masks` warps it into the
   aligned face by the face's own affine transform and pastes back only on the
   brushed pixels, so every other pixel of the photo keeps its value;
-* a large photo (up to utils.MAX_IMAGE_PIXELS, 67 megapixels) is downscaled for
-  detection (:data:`DETECT_SIDE`) and for the editor (:data:`EDIT_SIDE`); the
-  landmarks, the aligned face and the pasted photo use the full photo.
+* a large photo (up to utils.MAX_IMAGE_PIXELS, 67 megapixels) is searched for faces
+  as complete.py --align searches it (:func:`faces.find_faces`: a copy downscaled to
+  :data:`DETECT_SIDE` first, then dlib's pyramid from the level the faces need) and
+  downscaled for the editor (:data:`EDIT_SIDE`); the landmarks, the aligned face and
+  the pasted photo use the full photo.
 
 Flags: ``--port``, ``--host``, ``--checkpointDir`` and the search and mask
 defaults of ``complete.py`` (the same flags, declared by the same code:
@@ -39,12 +41,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")     # before gradio i
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import cv2  # noqa: E402
-import dlib  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-import align  # noqa: E402
 import completion_flags  # noqa: E402
 import defaults  # noqa: E402
 import faces  # noqa: E402
@@ -58,7 +58,7 @@ import utils  # noqa: E402
 from completion_config import default_lr  # noqa: E402
 from errors import UserError  # noqa: E402
 
-DETECT_SIDE = 1024      # dlib's detector sees the photo downscaled to at most this (longer side)
+DETECT_SIDE = faces.DETECT_SIDE  # dlib's detector sees the photo downscaled to at most this
 EDIT_SIDE = 1536        # the editor and the previews show it downscaled to at most this
 FACE_TILE = 160         # the faces found, shown this large
 ROW_SCALE = 3           # the aligned-face row's tiles, scaled (nearest) this many times
@@ -93,11 +93,7 @@ def resolve_defaults(args) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------- photos and faces
-@dataclasses.dataclass
-class Face:
-    box: tuple[int, int, int, int]     # x0, y0, x1, y1 in photo pixels
-    transform: np.ndarray              # 2x3: photo -> aligned-face coordinates
-    aligned: np.ndarray                # uint8 (S, S, 3)
+Face = faces.Face                  # a face found in a photo: box, transform, aligned
 
 
 @dataclasses.dataclass
@@ -113,50 +109,11 @@ class Photo:
         return self.edit.shape[1] / self.rgb.shape[1]
 
 
-def downscale(rgb: np.ndarray, side: int) -> np.ndarray:
-    """``rgb`` with its longer side at most ``side`` (area averaging), or itself."""
-    height, width = rgb.shape[:2]
-    scale = side / max(height, width)
-    if scale >= 1.0:
-        return rgb
-    size = (max(round(width * scale), 1), max(round(height * scale), 1))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-
-
-_ALIGNER = None
-_ALIGNER_LOCK = threading.Lock()
-
-
-def aligner() -> align.AlignDlib:
-    """The page's one aligner, made on first use (it reads dlib's landmark model)."""
-    global _ALIGNER
-    with _ALIGNER_LOCK:
-        if _ALIGNER is None:
-            _ALIGNER = align.AlignDlib()
-        return _ALIGNER
-
-
-def find_faces(rgb: np.ndarray, size: int, detect_side: int = DETECT_SIDE) -> list[Face]:
-    """Every face dlib finds, largest first, aligned as ``complete.py --align`` aligns.
-
-    Detection runs on a copy whose longer side is at most ``detect_side`` (dlib's
-    detector upsamples once, so a 50-megapixel photo would cost minutes and
-    gigabytes); the landmarks, the transform and the aligned face come from the
-    full photo, as for a small photo.
-    """
-    small = downscale(rgb, detect_side)
-    scale = rgb.shape[1] / small.shape[1]
-    detector = aligner()
-    boxes = sorted(detector.getAllFaceBoundingBoxes(small),
-                   key=lambda rect: rect.width() * rect.height(), reverse=True)
-    found = []
-    for rect in boxes:
-        box = tuple(int(round(value * scale)) for value in
-                    (rect.left(), rect.top(), rect.right(), rect.bottom()))
-        landmarks = detector.findLandmarks(rgb, dlib.rectangle(*box))
-        transform = align.alignment_transform(landmarks, size)
-        found.append(Face(box, transform, align.warp(rgb, transform, size)))
-    return found
+# One alignment for the page and complete.py --align: detection on a copy downscaled to
+# DETECT_SIDE, landmarks on the full photo (faces.find_faces).
+downscale = faces.downscale
+aligner = faces.aligner
+find_faces = faces.find_faces
 
 
 def read_photo(path: str, name: str | None = None) -> Photo:

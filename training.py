@@ -26,7 +26,6 @@ import math
 import os
 import signal
 import sys
-import threading
 import time
 
 import numpy as np
@@ -38,7 +37,7 @@ import defaults
 import distribute
 import pipeline
 import utils
-from errors import IOFailure, TrainingError, TrainingInterrupted, writing
+from errors import IOFailure, StopSignals, TrainingError, TrainingInterrupted, writing
 from model import DCGAN, Architecture
 from precision import resolve_precision
 from train_step import LOSS_KEYS, TrainStep
@@ -370,35 +369,6 @@ class Outputs:
 
 
 # ---------------------------------------------------------------- signals and I/O failures
-class StopSignals:
-    """Within ``with``: SIGINT and SIGTERM set ``self.signal`` instead of killing the process.
-
-    The loop checks it after every step, saves a checkpoint and stops. A second
-    signal stops at once (``KeyboardInterrupt``); the checkpoints already on
-    disk stay loadable, as after any kill. Outside the main thread (where
-    Python cannot install handlers) signals keep their default behaviour.
-    """
-
-    def __init__(self):
-        self.signal: int | None = None
-        self.previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self.previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def _handle(self, number, frame):
-        if self.signal is not None:
-            raise KeyboardInterrupt
-        self.signal = number  # no printing here: the main thread may be inside print()
-
-    def __exit__(self, *exc_info):
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-
 def reading(dataset):
     """Iterate ``dataset``; a file TensorFlow cannot read any more raises :class:`IOFailure`.
 

@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out_dir, "options.json")) as handle:
         options = json.load(handle)
     with open(os.path.join(args.out_dir, "completed", "images", "index.csv"), newline="") as handle:
-        index = list(csv.DictReader(handle))
+        index = [row for row in csv.DictReader(handle)         # skipped inputs have no file
+                 if row.get("status", "completed") == "completed"]
     inputs = [row["input"] for row in index]
     files = [os.path.join(args.out_dir, row["output"]) for row in index]
     results = np.stack([utils.load_rgb(path) for path in files])

@@ -34,7 +34,8 @@ def test_complete_writes_every_output_of_the_original(trained_run, aligned16, tm
     out = tmp_path / "out"
     assert _run(trained_run, out, "--nIter", 7, "--outInterval", 3, "--featureIter", 0,
                 *images) == 0            # the blog's search: z only
-    expected = {"before.png", "masked.png", "options.json", "hats_imgs", "completed", "logs"}
+    expected = {"before.png", "masked.png", "options.json", "hats_imgs", "completed", "logs",
+                "progress.json"}                   # + the finished batches, for resuming
     assert set(os.listdir(out)) == expected
     steps = ["0000.png", "0003.png", "0006.png", "0007.png"]  # every interval and the last
     assert sorted(os.listdir(out / "hats_imgs")) == steps
@@ -152,7 +153,10 @@ def test_errors_are_one_clear_line(trained_run, aligned16, tmp_path, capsys):
 
     bad = tmp_path / "notes.png"
     bad.write_text("this is text, not a PNG")
-    assert _run(trained_run, tmp_path / "o", good, bad) == 1
+    assert _run(trained_run, tmp_path / "o", good, bad) == 3     # skipped, the rest completed
+    out = capsys.readouterr().out
+    assert "warning: skipped" in out and "notes.png: cannot read image" in out
+    assert _run(trained_run, tmp_path / "o2", bad) == 1          # nothing usable: an error
     err = capsys.readouterr().err
     assert "notes.png" in err and "cannot read" in err and "Traceback" not in err
 
@@ -263,11 +267,11 @@ def test_read_and_write_failures_are_told_apart(trained_run, aligned16, tmp_path
     import utils
     good = str(sorted(aligned16.iterdir())[0])
 
-    def unreadable(paths, *args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied", paths[0])
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
 
     with monkeypatch.context() as patch:
-        patch.setattr(faces, "read_faces", unreadable)
+        patch.setattr(faces, "read_face", unreadable)
         assert _run(trained_run, tmp_path / "r", good) == 1
     err = capsys.readouterr().err
     assert f"cannot read {good}: Permission denied" in err and "write" not in err

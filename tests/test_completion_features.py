@@ -160,21 +160,19 @@ def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
 def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, capsys):
     import faces
     from conftest import require_path
-    from align import AlignDlib
 
     photos = [require_path(photos_dir / "openface" / "examples" / name)
               for name in ("adams.jpg", "lennon-1.jpg")]
     out = tmp_path / "photos"
     assert _run(trained_run, out, "--align", "--pasteBack", "--nIter", 2, "--blend", *photos) == 0
-    aligner = AlignDlib()
     mask = np.ones((16, 16, 1), np.float32)
     mask[HOLE] = 0
     for column, photo_path in enumerate(photos):
         photo = utils.load_rgb(photo_path)
-        found = aligner.process(photo, 16)
-        transform, box = found.transform, found.box
+        found = faces.find_faces(photo, 16)[0]          # the page's alignment, the largest face
+        transform, (left, top, right, bottom) = found.transform, found.box
         np.testing.assert_array_equal(_png(out / "before.png")[:, 16 * column:16 * (column + 1)],
-                                      found.thumbnail)                  # the aligned face completed
+                                      found.aligned)                    # the aligned face completed
         pasted = _png(out / "pasted" / (photo_path.stem + ".png"))
         assert pasted.shape == photo.shape
         changed = np.any(pasted != photo, axis=2)
@@ -183,11 +181,11 @@ def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, caps
         assert changed.sum() > 0.5 * region.sum()
         # the hole of the face maps onto the middle of the face in the photo
         rows, cols = np.nonzero(region)
-        assert box.left() < cols.mean() < box.right() and box.top() < rows.mean() < box.bottom()
+        assert left < cols.mean() < right and top < rows.mean() < bottom
 
     Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(tmp_path / "wall.png")
     assert _run(trained_run, tmp_path / "x", "--align", "--nIter", 1, tmp_path / "wall.png") == 1
-    assert "wall.png: no face found" in capsys.readouterr().err
+    assert "wall.png: no face found" in capsys.readouterr().err       # nothing usable: an error
 
 
 def test_a_grayscale_model_reads_the_gray_training_reads(faces16):
