@@ -35,13 +35,14 @@ def budget_help(name: str) -> str:
                      for start, budget in defaults.BUDGET.items())
 
 
-def budget(args, from_encoder: bool) -> dict:
-    """``{"nIter": ..., "featureIter": ...}``: the flags' values in ``args``, or where one is
-    None (not given), the default of the start (:data:`defaults.BUDGET`): from the encoder's z
-    (``from_encoder``) or from noise."""
+def budget(args, from_encoder: bool, **values) -> dict:
+    """``{"nIter": ..., "featureIter": ...}``: the flags' values in ``args`` (``values`` by
+    flag name replace them), or where one is None (not given), the default of the start
+    (:data:`defaults.BUDGET`): from the encoder's z (``from_encoder``) or from noise."""
     default = defaults.BUDGET["encoder" if from_encoder else "noise"]
-    return {name: default[name] if getattr(args, name) is None else getattr(args, name)
-            for name in ("nIter", "featureIter")}
+    given = {name: values[name] if name in values else getattr(args, name)
+             for name in ("nIter", "featureIter")}
+    return {name: default[name] if value is None else value for name, value in given.items()}
 
 
 def add_search_flags(parser, notes: dict | None = None) -> None:
@@ -146,14 +147,12 @@ def search_config(args, from_encoder: bool = False, **values) -> CompletionConfi
     web page's inputs, evaluate.py's chunk. ``lr`` None is the approach's default;
     ``nIter`` and ``featureIter`` None are the start's (:func:`budget`: from the encoder's z
     if ``from_encoder``, else from noise). A value out of range raises ValueError."""
-    def given(name):
-        return values[name] if name in values else getattr(args, name)
-
-    iterations = budget(argparse.Namespace(nIter=given("nIter"),
-                                           featureIter=given("featureIter")), from_encoder)
+    iterations = budget(args, from_encoder, **values)
 
     def flag(name):
-        return iterations[name] if name in iterations else given(name)
+        if name in iterations:
+            return iterations[name]
+        return values[name] if name in values else getattr(args, name)
 
     return CompletionConfig(
         approach=flag("approach"), lr=flag("lr"), momentum=flag("momentum"),
