@@ -199,7 +199,9 @@ def test_help_and_errors_from_a_real_process(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--maskType" in done.stdout and "(default: center)" in done.stdout
     help_text = " ".join(done.stdout.split())
-    assert "(default: 1000)" in help_text and "(default: momentum)" in help_text
+    # --nIter's default depends on the start (defaults.BUDGET)
+    assert "(default: 1000 from noise, 0 from the encoder)" in help_text
+    assert "(default: momentum)" in help_text
     assert "1 for momentum, 0.03 for adam" in help_text         # --lr: from defaults.DEFAULT_LR
     done = subprocess.run([sys.executable, str(ROOT / "train-dcgan.py"), "--dataset",
                            str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
