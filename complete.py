@@ -39,11 +39,9 @@ import os
 import shlex
 import sys
 
-import completion_flags
-import defaults
-import flags
-import quiet
-from errors import CompletionInterrupted, UserError
+from completion import flags as completion_flags
+from shared import defaults, flags, quiet
+from shared.errors import CompletionInterrupted, UserError
 
 
 def build_parser(demo: bool = False) -> argparse.ArgumentParser:
@@ -121,8 +119,8 @@ def main(argv=None) -> int:
     quiet.quiet_tensorflow(args.verbose)
     # TensorFlow loads with the job, once the flags are known to be good: --help and flag
     # errors answer at once.
-    import completion_job
-    import demo
+    from completion import job as completion_job
+    from completion import demo
 
     if not args.imgs:
         return run_command(demo.run, args)

@@ -40,18 +40,11 @@ import time
 import cv2
 import numpy as np
 
-import blending
-import completion_flags
-import defaults
-import faces
-import flags
-import identity
-import masks
-import metrics
-import outputs
-import quiet
+from completion import blending, faces, flags as completion_flags, masks, outputs
+from evaluation import identity, metrics
+from shared import defaults, flags, quiet
+from shared.errors import CompletionError, UserError
 import utils
-from errors import CompletionError, UserError
 
 OURS = ("ours", "ours_blend", "ours_weighted", "ours_weighted_blend")
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -167,7 +160,7 @@ def evaluate(args, log=print) -> dict:
     size, channels = None, 3
     if set(methods) & set(OURS):
         # TensorFlow loads here, only for our methods: --help and the baselines run without it.
-        import completion_job
+        from completion import job as completion_job
 
         searcher = completion_job.load_model(args.checkpointDir, args.precision, log)
         prefix, step = searcher.prefix, searcher.step

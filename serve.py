@@ -45,18 +45,11 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-import completion_flags  # noqa: E402
-import defaults  # noqa: E402
-import faces  # noqa: E402
-import flags  # noqa: E402
-import masks  # noqa: E402
-import outputs  # noqa: E402
-import photo_masks  # noqa: E402
-import precision  # noqa: E402
-import quiet  # noqa: E402
+from completion import faces, flags as completion_flags, masks, outputs, photo_masks  # noqa: E402
+from completion.config import default_lr  # noqa: E402
+from shared import defaults, flags, precision, quiet  # noqa: E402
+from shared.errors import UserError  # noqa: E402
 import utils  # noqa: E402
-from completion_config import default_lr  # noqa: E402
-from errors import UserError  # noqa: E402
 
 DETECT_SIDE = faces.DETECT_SIDE  # dlib's detector sees the photo downscaled to at most this
 EDIT_SIDE = 1536        # the editor and the previews show it downscaled to at most this
@@ -152,7 +145,7 @@ class Models:
 
     def get(self, directory: str):
         # TensorFlow loads with the first model (at the page's start): --help answers without it.
-        import completion_job
+        from completion import job as completion_job
 
         key = os.path.abspath(directory)
         with self.lock:

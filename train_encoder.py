@@ -20,10 +20,9 @@ import time
 
 import numpy as np
 
-import flags
-import quiet
+from shared import flags, quiet
+from shared.errors import UserError
 import utils
-from errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,8 +68,8 @@ def train(args) -> int:
     # and flag errors stay fast.
     import tensorflow as tf
 
-    import checkpoints
-    import encoder as enc
+    from training import checkpoints
+    from completion import encoder as enc
 
     out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
     if args.export:

@@ -40,10 +40,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import evaluate
-    import masks
-    import outputs
+    from completion import masks
+    from completion import outputs
     import utils
-    from completion import CompletionConfig, SearchRandom, complete, networks
+    from completion.search import CompletionConfig, SearchRandom, complete, networks
 
     lrs = [float(value) for value in args.lrs.split(",")]
     model, prefix, paths, images = common.load_faces(parser, args)

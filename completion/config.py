@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import defaults
+from shared import defaults
 
 APPROACHES = ("momentum", "adam", "hmc")
 

@@ -25,12 +25,10 @@ import os
 import numpy as np
 from skimage import data
 
-import completion_job
-import defaults
-import masks
-import outputs
+from completion import job as completion_job, masks, outputs
+from shared import defaults
+from shared.errors import CompletionError, writing
 import utils
-from errors import CompletionError, writing
 
 MASK_TYPES = ("center", "left", "half", "random", "grid", "pattern")
 DEFAULTS = defaults.DEMO     # complete.py's flags the demo sets otherwise

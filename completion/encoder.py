@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-import checkpoints
-import masks
-from errors import CompletionError
+from completion import masks
 from model import Architecture
+from shared.errors import CompletionError
+from training import checkpoints
 
 ENCODER_DIR = "encoder"        # the encoder's folder inside a model's checkpoint folder
 ENCODER_NAME = "Encoder.model"

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 
-import defaults
-import flags
-import masks
-import precision
-from completion_config import APPROACHES, CompletionConfig
+from completion import masks
+from completion.config import APPROACHES, CompletionConfig
+from shared import defaults, flags, precision
 
 
 def _help(text: str, notes: dict | None, name: str) -> str:

@@ -38,19 +38,13 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-import checkpoints
-import completion_flags
-import defaults
-import encoder as learned
-import faces
-import mask_files
-import masks
-import outputs
-import photo_masks
-import precision
+from completion import (encoder as learned, faces, flags as completion_flags, mask_files, masks,
+                        outputs, photo_masks)
+from completion.search import CompletionConfig, SearchRandom, best_of_restarts, complete, networks
+from shared import defaults, precision
+from shared.errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
+from training import checkpoints
 import utils
-from completion import CompletionConfig, SearchRandom, best_of_restarts, complete, networks
-from errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
 
 PASTED_DIR = "pasted"
 JOURNAL = "progress.json"      # the finished batches, for resuming (:class:`Journal`)

@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage
 
-import defaults
+from shared import defaults
+from shared.defaults import LOWRES_FACTOR
 
 MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres", "half", "pattern")
 HALF_SIDES = ("left", "right", "top", "bottom")
 PATTERN_CELL = 16          # the pattern's noise grid: one node per 16 pixels
-LOWRES_FACTOR = 8          # the original's lowres: 64x64 images compared at 8x8 (model.py too)
 GRID_STEP = 4
 
 

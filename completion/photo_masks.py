@@ -28,9 +28,9 @@ import math
 import cv2
 import numpy as np
 
-import mask_files
+from completion import mask_files
+from shared.errors import CompletionError
 import utils
-from errors import CompletionError
 
 MIN_KNOWN_FRACTION = 0.05     # the search needs pixels to match; the grid mask keeps 6.25%
 MAX_SUPERSAMPLE = 32          # at most a 2048-pixel grid for a 64-pixel face

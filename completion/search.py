@@ -57,8 +57,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-import masks
-from completion_config import APPROACHES, CompletionConfig  # noqa: F401 (completion's API)
+from completion import masks
+from completion.config import APPROACHES, CompletionConfig  # noqa: F401 (completion's API)
 from model import completion_loss, loss_and_gradient
 
 def networks(model) -> tuple:

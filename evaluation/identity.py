@@ -19,7 +19,7 @@ import cv2
 import dlib
 import numpy as np
 
-from errors import CompletionError
+from shared.errors import CompletionError
 
 FACE_SIZE = 150              # the ResNet's input side
 SAME_PERSON_THRESHOLD = 0.6  # dlib's threshold for "same person"

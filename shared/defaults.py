@@ -58,6 +58,8 @@ DEFAULT_FRACTION_MASKED = 0.2    # random mask: the original's hard-coded share
 DEFAULT_HALF_SIDE = "left"
 DEFAULT_PATTERN_FRACTION = 0.25  # the paper's random pattern: about 25% missing
 DEFAULT_WEIGHT_WINDOW = 7        # the paper's importance weights: a 7x7 window
+LOWRES_FACTOR = 8                # the original's lowres: 64x64 images compared at 8x8 (the
+                                 # lowres mask, completion/masks.py; its loss, model.py)
 
 # complete.py's flags the demo (no images given, :mod:`demo`) sets otherwise. maskType None:
 # every one of demo.MASK_TYPES.

@@ -14,7 +14,7 @@ import sys
 
 # The defaults the drivers share with the library are written in defaults.py (which the
 # library reads too); these names stay importable from here.
-from defaults import (DEFAULT_FEATURE_ITER, DEFAULT_FEATURE_LR, DEFAULT_LR,  # noqa: F401
+from shared.defaults import (DEFAULT_FEATURE_ITER, DEFAULT_FEATURE_LR, DEFAULT_LR,  # noqa: F401
                       DEFAULT_START, DEFAULT_STOP_TOL, DEFAULT_STOP_WINDOW, random_seed)
 
 STARTS = ("auto", "encoder", "noise")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import complete
-import completion_flags
+from completion import flags as completion_flags
 import evaluate
 import serve
-from completion_config import CompletionConfig, default_lr
+from completion.config import CompletionConfig, default_lr
 from conftest import ROOT
 
 SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",

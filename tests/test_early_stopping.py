@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import complete
-import masks
-from completion import CompletionConfig, complete as search
+from completion import masks
+from completion.search import CompletionConfig, complete as search
 from conftest import save_faces16, settled_dcgan
 
 WINDOW = 4

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import metrics
+from evaluation import metrics
 
 
 def test_psnr_whole_and_hole_by_hand():

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from PIL import Image
 
-import masks
+from completion import masks
 import utils
 
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import quiet
+from shared import quiet
 from conftest import ROOT
 
 # As TensorFlow 2.21 prints them on a CPU machine (timestamps and thread ids vary).

@@ -21,7 +21,7 @@ import os
 
 import tensorflow as tf
 
-from errors import TrainingError
+from shared.errors import TrainingError
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
