@@ -140,9 +140,8 @@ def test_the_library_does_not_import_command_line_helpers():
 
 
 # What a module may import inside a function: what loads TensorFlow (so that --help answers
-# at once), Gradio (the web page's start), face_recognition_models (pkg_resources, only when
-# a dlib model file is needed). Everything else is imported at the top of the file.
-DEFERRED = {"tensorflow", "gradio", "face_recognition_models", "completion.job", "completion.demo",
+# at once) and Gradio (the web page's start). Everything else is imported at the top of the file.
+DEFERRED = {"tensorflow", "gradio", "completion.job", "completion.demo",
             "training.checkpoints", "training.loop", "completion.encoder"}
 
 
