@@ -6,10 +6,10 @@
 Masks each face (the same ``--maskType`` choices as complete.py; ``random`` and
 ``pattern`` masks are drawn independently per image from ``--seed``), fills the
 hole with every method of ``--methods``, and compares the result with the
-original face (definitions in :mod:`metrics` and docs/RESULTS.md):
+original face (definitions in :mod:`evaluation.metrics` and docs/RESULTS.md):
 
   ours                 the DCGAN completion, known pixels + G(z) in the hole
-  ours_blend           the same search, Poisson-blended (:mod:`blending`)
+  ours_blend           the same search, Poisson-blended (:mod:`completion.blending`)
   ours_weighted        a second search with the importance-weighted contextual loss
   ours_weighted_blend  ... Poisson-blended
   telea, ns            ``cv2.inpaint`` with Telea's fast marching method and the
@@ -19,7 +19,7 @@ original face (definitions in :mod:`metrics` and docs/RESULTS.md):
                        boundary (what ``ours_blend`` gives when G(z) has no detail)
   mean                 every missing pixel set to the mean colour of the known pixels
 
-Beside PSNR and SSIM, every method gets the identity distance (:mod:`identity`):
+Beside PSNR and SSIM, every method gets the identity distance (:mod:`evaluation.identity`):
 dlib's face-recognition distance between the result and the true face (below
 0.6: the same person), and so does the masked input with its hole left black
 (``masked_identity`` in the summary; ``--noIdentity`` skips the measure).
@@ -119,7 +119,7 @@ def complete_faces(searcher, images, face_masks, args, weighted: bool, log=print
     iterations of the feature search) for every face: (N, S, S, C) in [-1, 1], each
     face's iterations (N,) and the search's wall time in seconds (the encoder's pass
     included). ``searcher``: the model and where its searches start
-    (:class:`completion_job.Searcher`)."""
+    (:class:`completion.job.Searcher`)."""
     config = completion_flags.search_config(args, outInterval=complete_chunk(args))
     generated, iterations = [], []
     started = time.perf_counter()
@@ -138,7 +138,7 @@ def complete_faces(searcher, images, face_masks, args, weighted: bool, log=print
 
 def complete_chunk(args) -> int:
     """Iterations per compiled call: the whole search when every iteration runs; with early
-    stopping, 50, so that faces that have stopped leave the batch (completion.complete)."""
+    stopping, 50, so that faces that have stopped leave the batch (completion.search.complete)."""
     total = max(args.nIter + args.featureIter, 1)
     return total if args.stopTol == 0 else min(total, 50)
 

@@ -5,7 +5,7 @@
 
 E is trained against the generator in --checkpoint_dir (the shipped model by default),
 on G's own samples (whose z is known) and on the real aligned faces of --dataset, with
-random masks of every kind (encoder.py says how). Checkpoints go to
+random masks of every kind (completion/encoder.py says how). Checkpoints go to
 ``<checkpoint_dir>/encoder/`` (or --encoder_dir) every --checkpoint_interval steps and at
 the end; rerunning the same command resumes from the newest one. complete.py, evaluate.py
 and serve.py start their search from E's z whenever the model's folder holds an encoder

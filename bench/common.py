@@ -53,8 +53,8 @@ def emit(result: dict) -> None:
 def add_model_arguments(parser, repetitions: int, warmup: int) -> None:
     """The flags every model benchmark shares: precision(s), batch, image size, repetitions."""
     parser.add_argument("--precision", nargs="+", default=["auto"],
-                        help="auto (see precision.py), float32, bfloat16 or float16; several "
-                             "are run in turn")
+                        help="auto (see shared/precision.py), float32, bfloat16 or float16; "
+                             "several are run in turn")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--repetitions", type=int, default=repetitions)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Time against quality: held-out quality for every budget of z and feature iterations, from
-noise and from a learned start (encoder.py).
+noise and from a learned start (completion/encoder.py).
 
     python bench/time_quality.py /work/runs/tune64 --zCaps 25,50,100,200 --featureCaps 0,25,50,100 \
         --starts noise,encoder --out tq.json

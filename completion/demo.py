@@ -2,7 +2,7 @@
 
 It completes a real face photo that a dependency ships, so it runs offline:
 scikit-image's ``astronaut()`` (Eileen Collins, NASA, public domain). The demo
-is a caller of :mod:`completion_job` with its own defaults (:data:`DEFAULTS`):
+is a caller of :mod:`completion.job` with its own defaults (:data:`DEFAULTS`):
 the photo is written to ``outDir/demo_photo/astronaut.png`` and completed as
 ``complete.py --align --pasteBack --gif`` would: the face is
 aligned with :mod:`align` (the largest face, ``innerEyesAndBottomLip``, the

@@ -16,7 +16,7 @@ Added here (Yeh, Chen et al., Sec. 4; not in the 2016 code):
            (about 25%) of the pixels missing
 
 and :func:`importance_weights`, the paper's weighted contextual loss (Sec. 3.2).
-Masks read from files are in :mod:`mask_files`.
+Masks read from files are in :mod:`completion.mask_files`.
 
 A mask is ``float32`` of shape ``(S, S, 1)``; the low-resolution mask is
 ``(S / 8, S / 8, 1)``. They broadcast over channels.

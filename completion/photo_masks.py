@@ -3,7 +3,7 @@
 A mask in *photo coordinates* marks the pixels of the raw photo to fill (the
 brush of ``serve.py``'s page, or ``complete.py --align --maskFile m.png`` with
 ``m.png`` the photo's size: white keeps, black is missing, as every mask file).
-The face is aligned by an affine transform ``T`` (:mod:`faces`, :mod:`align`);
+The face is aligned by an affine transform ``T`` (:mod:`completion.faces`, :mod:`align`);
 the hole goes through the same ``T``:
 
 * :func:`face_mask` warps the photo's hole into the aligned ``S x S`` face. A

@@ -523,7 +523,7 @@ def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *
     lowest *final* loss. Returns that restart's snapshots, shaped as for one search
     of B images. Restart 0 draws the same z as a plain :func:`complete` with the
     same seed, so it can only do better. ``z`` (B, z_dim): restart 0 starts there
-    instead (a learned start, :mod:`encoder`), the others from random z.
+    instead (a learned start, :mod:`completion.encoder`), the others from random z.
     """
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")

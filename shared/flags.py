@@ -12,7 +12,7 @@ import math
 import os
 import sys
 
-# The defaults the drivers share with the library are written in defaults.py (which the
+# The defaults the drivers share with the library are written in shared/defaults.py (which the
 # library reads too); these names stay importable from here.
 from shared.defaults import (DEFAULT_FEATURE_ITER, DEFAULT_FEATURE_LR, DEFAULT_LR,  # noqa: F401
                       DEFAULT_START, DEFAULT_STOP_TOL, DEFAULT_STOP_WINDOW, random_seed)

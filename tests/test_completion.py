@@ -1,6 +1,6 @@
 """The completion search: each update rule against a NumPy transcription, and convergence.
 
-Every search runs through ``completion.complete``, the path complete.py takes, and every
+Every search runs through ``completion.search.complete``, the path complete.py takes, and every
 hand computation takes its gradients from ``model.loss_and_gradient``, which it compiles."""
 import numpy as np
 import pytest

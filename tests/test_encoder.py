@@ -1,4 +1,4 @@
-"""encoder.py and train_encoder.py: the learned start of the search, on tiny models."""
+"""completion/encoder.py and train_encoder.py: the learned start of the search, on tiny models."""
 from __future__ import annotations
 
 import json

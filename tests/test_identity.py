@@ -1,4 +1,4 @@
-"""Identity distance (identity.py) on real faces, and its column in evaluate.py."""
+"""Identity distance (evaluation/identity.py) on real faces, and its column in evaluate.py."""
 import csv
 import json
 

@@ -172,9 +172,9 @@ def test_streamed_batches_continue_one_random_stream(trained_run, faces16, tmp_p
 KILLER = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-import complete, completion_job
+import complete, completion.job
 
-real_submit = completion_job.BatchWriter.submit
+real_submit = completion.job.BatchWriter.submit
 sent = []
 def submit(self, snapshot):
     real_submit(self, snapshot)
@@ -183,7 +183,7 @@ def submit(self, snapshot):
             future.result()
         sent.append(True)            # once: a second signal stops at once
         os.kill(os.getpid(), signal.{signal})
-completion_job.BatchWriter.submit = submit
+completion.job.BatchWriter.submit = submit
 sys.exit(complete.main({argv!r}))
 """
 

@@ -66,7 +66,7 @@ def test_auto_reads_this_machine_only_when_not_told(monkeypatch):
     assert calls == []
     monkeypatch.setattr(precision, "list_gpus", lambda: ["GPU:0", "GPU:1"])
     assert precision.resolve_precision("auto") == "float16"
-    # the model only takes a resolved name: machine detection is precision.py's alone
+    # the model only takes a resolved name: machine detection is shared/precision.py's alone
     assert not hasattr(model, "resolve_precision")
     with pytest.raises(ValueError, match="precision must be one of"):
         model.DCGAN(model.Architecture(image_size=8, z_dim=4, gf_dim=4, df_dim=4), "auto")
