@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 from completion import (encoder as learned, faces, flags as completion_flags, mask_files, masks,
                         outputs, photo_masks)
-from completion.search import CompletionConfig, SearchRandom, best_of_restarts, complete, networks
+from completion.search import (CompletionConfig, SearchRandom, best_of_restarts, complete, networks,
+                               restart_snapshots)
 from shared import defaults, precision
 from shared.errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
 from training import checkpoints
@@ -299,23 +300,17 @@ class Searcher:
     def stream(self, images, loss_mask, config: CompletionConfig, seed, *,
                restarts: int = defaults.DEFAULT_RESTARTS, known=None, lowres_mask=None):
         """The snapshots of a search of ``images`` (B, S, S, C) with ``restarts`` starts
-        each, all in one batch (restart-major, as :func:`completion.search.best_of_restarts`), as
-        they come, every restart's row kept: the web page shows the best so far. Restart 0
-        starts from the encoder's z, the others from random z drawn from ``seed``; ``known``
-        (B or 1, S, S, 1; 1 = known): the face mask, whose hole early stopping watches."""
+        each, all in one batch (:func:`completion.search.restart_snapshots`, as
+        :func:`completion.search.best_of_restarts`), as they come, every restart's row kept:
+        the web page shows the best so far. Restart 0 starts from the encoder's z, the
+        others from random z drawn from ``seed``; ``known`` (B or 1, S, S, 1; 1 = known):
+        the face mask, whose hole early stopping watches."""
         random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
-        batch = len(images)
-
-        def tile(array):          # (B or 1, ...) -> (restarts * B, ...), restart-major
-            return np.concatenate([np.broadcast_to(array, (batch, *np.shape(array)[1:]))]
-                                  * restarts)
-
-        z = random.initial_z(batch * restarts, self.arch.z_dim)
-        if self.encoder is not None:
-            z[:batch] = learned.start(self.encoder, images, known)
-        return complete(*networks(self.model), tile(images), tile(loss_mask),
-                        None if lowres_mask is None else lowres_mask[None], config=config,
-                        seed=random, z=z, hole=tile(1.0 - known))
+        z = None if self.encoder is None else learned.start(self.encoder, images, known)
+        return restart_snapshots(*networks(self.model), images, loss_mask,
+                                 None if lowres_mask is None else lowres_mask[None],
+                                 config=config, seed=random, restarts=restarts,
+                                 hole=None if known is None else 1.0 - known, z=z)
 
     def batches(self, images, face_masks, config: CompletionConfig, seed, *, batch_size: int,
                 restarts: int = defaults.DEFAULT_RESTARTS, weighted: bool = True,
