@@ -83,7 +83,8 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
              "on the full photo (slower: about 9 s per 12-megapixel photo on 2 cores)")
     add("--pasteBack", action="store_true",
         help="With --align: warp each completed face back into its photo (outDir/pasted/)")
-    add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
+    add("--batchSize", type=flags.positive_int, default=defaults.DEFAULT_COMPLETION_BATCH,
+        help="Images completed at once")
     add("--shard", type=flags.shard, default=None, metavar="I/N",
         help="Complete only the I-th (from 0) of N contiguous slices of the image list, into "
              "outDir/shard_I_of_N/, so N processes or machines can split a large job")
@@ -120,8 +121,7 @@ def main(argv=None) -> int:
     quiet.quiet_tensorflow(args.verbose)
     # TensorFlow loads with the job, once the flags are known to be good: --help and flag
     # errors answer at once.
-    from completion import job as completion_job
-    from completion import demo
+    from completion import demo, job as completion_job
 
     if not args.imgs:
         return run_command(demo.run, args)

@@ -73,12 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     completion_flags.add_search_flags(parser)
     add("--weightWindow", type=flags.positive_int, default=defaults.DEFAULT_WEIGHT_WINDOW,
         help="Window of the importance weights (ours_weighted)")
-    add("--batchSize", type=flags.positive_int, default=64, help="Faces completed at once")
+    add("--batchSize", type=flags.positive_int, default=defaults.DEFAULT_COMPLETION_BATCH,
+        help="Faces completed at once")
     add("--inpaintRadius", type=flags.positive_float, default=3.0,
         help="cv2.inpaint neighbourhood radius")
-    add("--seed", type=int, default=0, help="Seed of the masks and of z")
+    add("--seed", type=int, default=0,
+        help="Seed of the masks and of z (fixed, so that runs compare; complete.py's is random)")
     add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
-        help="Compute precision of G and D")
+        help="Compute precision of G and D (float32, so that machines compare; complete.py's "
+             "default is auto)")
     add("--noIdentity", action="store_true",
         help="Skip the identity distance (dlib's face-recognition network)")
     add("--examples", type=flags.nonnegative_int, default=EXAMPLES,

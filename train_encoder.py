@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from shared import flags, quiet
+from shared import defaults, flags, quiet
 from shared.errors import UserError
 import utils
 
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--dataset", default=None, help="Folder of aligned training faces (png/jpg/jpeg)")
-    add("--checkpoint_dir", default="checkpoint", help="The generator to train against")
+    add("--checkpoint_dir", default=defaults.DEFAULT_CHECKPOINT_DIR,
+        help="The generator to train against")
     add("--encoder_dir", default=None,
         help="Where the encoder's checkpoints go and are resumed from "
              "(default: <checkpoint_dir>/encoder)")
@@ -68,8 +69,8 @@ def train(args) -> int:
     # and flag errors stay fast.
     import tensorflow as tf
 
-    from training import checkpoints
     from completion import encoder as enc
+    from training import checkpoints
 
     out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
     if args.export:

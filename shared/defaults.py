@@ -49,6 +49,7 @@ DEFAULT_STOP_WINDOW = 10
 # when there is one for it, else uniform noise.
 DEFAULT_START = "auto"
 DEFAULT_RESTARTS = 1             # random starts per image (--nRestarts)
+DEFAULT_COMPLETION_BATCH = 64    # images searched at once (complete.py and evaluate.py's --batchSize)
 DEFAULT_DETECT_SIDE = 1024       # --align: faces are detected on the photo downscaled to this
 
 # ------------------------------------------------------------------------ the masks
