@@ -30,7 +30,7 @@ def main(argv=None):
     import tensorflow as tf
     from completion import masks
     from completion.search import (CompiledSearch, CompletionConfig, Momentum, SearchRandom,
-                            gradient_scale, update_rule)
+                                   gradient_scale, update_rule)
     from model import Architecture, DCGAN, loss_and_gradient
     from shared.precision import resolve_precision
 

@@ -1,12 +1,12 @@
 """Every default that the library and the command lines share, written once.
 
 The library's own defaults (:class:`completion.config.CompletionConfig`,
-:func:`completion.masks.make_mask`, :class:`model.Architecture`, :class:`training.loop.TrainConfig`,
-:class:`training.train_step.TrainStep`) and the flags' (:mod:`completion.flags`, train_dcgan.py)
-are these values, so a library call with no arguments does what the command does with
-no flags. Plain values and the random seed, nothing heavy imported: :mod:`shared.flags` (and so
-every ``--help``) reads them without loading TensorFlow. :mod:`shared.flags` still offers the
-``DEFAULT_*`` names it had.
+:func:`completion.masks.make_mask`, :class:`model.Architecture`,
+:class:`training.loop.TrainConfig`, :class:`training.train_step.TrainStep`) and the
+flags' (:mod:`completion.flags`, train_dcgan.py) are these values, so a library call
+with no arguments does what the command does with no flags. Plain values and the random
+seed, nothing heavy imported: :mod:`shared.flags` (and so every ``--help``) reads them
+without loading TensorFlow.
 """
 import secrets
 
