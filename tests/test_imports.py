@@ -1,18 +1,23 @@
 """The project's modules import each other without cycles, and none imports a driver.
 
 Reads the source of every module at the root, in the packages (training/, completion/,
-evaluation/, shared/) and in align/ and data/ (ast, nothing is imported or run) and builds the graph of their imports of each other, imports inside
-functions included: a cycle there is one too, only deferred. A driver (a script with an
+evaluation/, shared/) and in align/ and data/ (ast, nothing is imported or run) and
+builds the graph of their imports of each other, imports inside functions included: a
+cycle there is one too, only deferred. A driver (a script with an
 ``if __name__ == "__main__":`` block: complete.py, serve.py, ...) is a caller: what another
 module needs from it belongs in a library module. The library does not import the
 command-line helpers (shared/flags.py, completion/flags.py): its defaults come from
 shared/defaults.py, which both read. The root holds only the drivers and the design
-card's model.py, ops.py and utils.py; every other module lives in a package. Standard
-library only.
+card's model.py, ops.py and utils.py; every other module lives in a package. Every import
+in the project's files, bench/ and tests/ included, names a module that exists (one
+spelled as before a move does not). Standard library only.
 """
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.util
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,3 +181,80 @@ def test_the_root_holds_only_the_drivers_and_the_design_cards_files():
                            "that owns what it does (training/, completion/, evaluation/, shared/)")
     assert {"model", "ops", "utils", "complete", "train_dcgan", "serve", "evaluate",
             "export_model", "train_encoder"} <= root
+
+
+def tracked_python_files() -> list[Path]:
+    """Every Python file of the project, bench/ and tests/ included (links left out)."""
+    try:
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "*.py"], capture_output=True,
+                                text=True, timeout=30, check=True).stdout.split()
+        paths = [ROOT / name for name in listed]
+    except (OSError, subprocess.SubprocessError):          # not a git checkout
+        paths = [path for path in ROOT.rglob("*.py") if ".git" not in path.parts]
+    return [path for path in paths if path.exists() and not path.is_symlink()]
+
+
+@functools.lru_cache(maxsize=None)
+def top_level_names(path: Path) -> frozenset[str]:
+    """The names a module defines at its top level (under if/try too): what ``from module
+    import name`` may take from it."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return frozenset(names)
+
+
+# Folders a script's imports are also looked up in: tests/test_bench.py puts bench/ on the path.
+ALSO_ON_THE_PATH = {"tests": ("bench",)}
+
+
+def project_path(module: str, folder: Path) -> Path | None:
+    """The file or package folder of ``module`` in the project, looked up where a script
+    in ``folder`` finds it: beside it, then at the root; None if it is not the project's."""
+    extra = tuple(ROOT / name for name in ALSO_ON_THE_PATH.get(folder.name, ()))
+    for base in (folder, ROOT, *extra):
+        path = base.joinpath(*module.split("."))
+        if path.is_dir() and (path / "__init__.py").exists():
+            return path
+        if path.with_suffix(".py").exists():
+            return path.with_suffix(".py")
+    return None
+
+
+def unresolved_imports(path: Path) -> list[str]:
+    """The imports in ``path`` that name no module (``from module import name``: no name)."""
+    missing = []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    guarded = {id(node) for handler in ast.walk(tree) if isinstance(handler, ast.Try)
+               for part in handler.body for node in ast.walk(part)}   # try: import ... except
+    for node in ast.walk(tree):
+        if id(node) in guarded or not isinstance(node, (ast.Import, ast.ImportFrom)) \
+                or getattr(node, "level", 0):
+            continue
+        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+        modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) \
+            else [node.module]
+        for module in modules:
+            found = project_path(module, path.parent)
+            if found is None:
+                if importlib.util.find_spec(module.split(".")[0]) is None:
+                    missing.append(f"{where} {module}")
+                continue
+            if isinstance(node, ast.ImportFrom):
+                names = top_level_names(found / "__init__.py" if found.is_dir() else found)
+                for alias in node.names:
+                    submodule = found.is_dir() and (found / f"{alias.name}.py").exists()
+                    if not submodule and alias.name not in names:
+                        missing.append(f"{where} {module}.{alias.name}")
+    return missing
+
+
+def test_every_import_names_a_module_that_exists():
+    missing = [entry for path in tracked_python_files() for entry in unresolved_imports(path)]
+    assert missing == [], (f"imports of modules or names that do not exist (a module moved? "
+                           f"see docs/DESIGN.md, Layout): {missing}")
