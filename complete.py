@@ -2,11 +2,11 @@
 """Complete masked faces with a trained DCGAN (Yeh, Chen et al.; Amos 2016).
 
     ./complete.py ./data/your-test-data/aligned/* --outDir outputImages
-    ./complete.py               # no images: the demo photo under six masks (demo.py)
+    ./complete.py               # no images: the demo photo under six masks (completion/demo.py)
 
 This file is the command line: its flags, and :func:`main`, which runs one completion
-job (:mod:`completion_job`: options, inputs, search, outputs) on the images, or the demo
-(:mod:`demo`) when there are none. For each batch of up to ``--batchSize`` images it
+job (:mod:`completion.job`: options, inputs, search, outputs) on the images, or the demo
+(:mod:`completion.demo`) when there are none. For each batch of up to ``--batchSize`` images it
 writes, as the 2016 code:
 
     outDir/before.png            the inputs (8 per row)
@@ -24,10 +24,11 @@ input that cannot be used is skipped, with its reason in ``completed/images/inde
 the exit status is then 3 (docs/LARGE_FOLDERS.md).
 
 Beyond the original (see docs/DESIGN.md): every image's final completion in
-``outDir/completed/images/`` (:mod:`outputs`), Poisson-blended
-(:mod:`blending`) and searched on the importance-weighted loss by default
-(``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir`` (:mod:`mask_files`),
-``--nRestarts``, ``--gif``, ``--align``/``--pasteBack`` for raw photos (:mod:`faces`), and
+``outDir/completed/images/`` (:mod:`completion.outputs`), Poisson-blended
+(:mod:`completion.blending`) and searched on the importance-weighted loss by default
+(``--no-blend``, ``--no-weighted``: the blog's), ``--maskFile``/``--maskDir``
+(:mod:`completion.mask_files`), ``--nRestarts``, ``--gif``, ``--align``/``--pasteBack``
+for raw photos (:mod:`completion.faces`), and
 early stopping (``--stopTol``, ``--stopWindow``): each image's search ends when its hole
 stops changing, so ``--nIter`` and ``--featureIter`` are caps, and each image's log ends at
 its own last iteration.
@@ -39,11 +40,9 @@ import os
 import shlex
 import sys
 
-import completion_flags
-import defaults
-import flags
-import quiet
-from errors import CompletionInterrupted, UserError
+from completion import flags as completion_flags
+from shared import defaults, flags, quiet
+from shared.errors import CompletionInterrupted, UserError
 
 
 def build_parser(demo: bool = False) -> argparse.ArgumentParser:
@@ -84,13 +83,14 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
              "on the full photo (slower: about 9 s per 12-megapixel photo on 2 cores)")
     add("--pasteBack", action="store_true",
         help="With --align: warp each completed face back into its photo (outDir/pasted/)")
-    add("--batchSize", type=flags.positive_int, default=64, help="Images completed at once")
+    add("--batchSize", type=flags.positive_int, default=defaults.DEFAULT_COMPLETION_BATCH,
+        help="Images completed at once")
     add("--shard", type=flags.shard, default=None, metavar="I/N",
         help="Complete only the I-th (from 0) of N contiguous slices of the image list, into "
              "outDir/shard_I_of_N/, so N processes or machines can split a large job")
     add("imgs", nargs="*", metavar="IMG",
         help="Images to complete: files, globs or folders (aligned faces, e.g. from align/). "
-             "None: the demo (see demo.py)")
+             "None: the demo (see completion/demo.py)")
     if demo:
         parser.set_defaults(**defaults.DEMO)
     return parser
@@ -121,8 +121,7 @@ def main(argv=None) -> int:
     quiet.quiet_tensorflow(args.verbose)
     # TensorFlow loads with the job, once the flags are known to be good: --help and flag
     # errors answer at once.
-    import completion_job
-    import demo
+    from completion import demo, job as completion_job
 
     if not args.imgs:
         return run_command(demo.run, args)

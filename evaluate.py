@@ -6,10 +6,10 @@
 Masks each face (the same ``--maskType`` choices as complete.py; ``random`` and
 ``pattern`` masks are drawn independently per image from ``--seed``), fills the
 hole with every method of ``--methods``, and compares the result with the
-original face (definitions in :mod:`metrics` and docs/RESULTS.md):
+original face (definitions in :mod:`evaluation.metrics` and docs/RESULTS.md):
 
   ours                 the DCGAN completion, known pixels + G(z) in the hole
-  ours_blend           the same search, Poisson-blended (:mod:`blending`)
+  ours_blend           the same search, Poisson-blended (:mod:`completion.blending`)
   ours_weighted        a second search with the importance-weighted contextual loss
   ours_weighted_blend  ... Poisson-blended
   telea, ns            ``cv2.inpaint`` with Telea's fast marching method and the
@@ -19,7 +19,7 @@ original face (definitions in :mod:`metrics` and docs/RESULTS.md):
                        boundary (what ``ours_blend`` gives when G(z) has no detail)
   mean                 every missing pixel set to the mean colour of the known pixels
 
-Beside PSNR and SSIM, every method gets the identity distance (:mod:`identity`):
+Beside PSNR and SSIM, every method gets the identity distance (:mod:`evaluation.identity`):
 dlib's face-recognition distance between the result and the true face (below
 0.6: the same person), and so does the masked input with its hole left black
 (``masked_identity`` in the summary; ``--noIdentity`` skips the measure).
@@ -40,18 +40,11 @@ import time
 import cv2
 import numpy as np
 
-import blending
-import completion_flags
-import defaults
-import faces
-import flags
-import identity
-import masks
-import metrics
-import outputs
-import quiet
+from completion import blending, faces, flags as completion_flags, masks, outputs
+from evaluation import identity, metrics
+from shared import defaults, flags, quiet
+from shared.errors import CompletionError, UserError
 import utils
-from errors import CompletionError, UserError
 
 OURS = ("ours", "ours_blend", "ours_weighted", "ours_weighted_blend")
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -80,12 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     completion_flags.add_search_flags(parser)
     add("--weightWindow", type=flags.positive_int, default=defaults.DEFAULT_WEIGHT_WINDOW,
         help="Window of the importance weights (ours_weighted)")
-    add("--batchSize", type=flags.positive_int, default=64, help="Faces completed at once")
+    add("--batchSize", type=flags.positive_int, default=defaults.DEFAULT_COMPLETION_BATCH,
+        help="Faces completed at once")
     add("--inpaintRadius", type=flags.positive_float, default=3.0,
         help="cv2.inpaint neighbourhood radius")
-    add("--seed", type=int, default=0, help="Seed of the masks and of z")
+    add("--seed", type=int, default=0,
+        help="Seed of the masks and of z (fixed, so that runs compare; complete.py's is random)")
     add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
-        help="Compute precision of G and D")
+        help="Compute precision of G and D (float32, so that machines compare; complete.py's "
+             "default is auto)")
     add("--noIdentity", action="store_true",
         help="Skip the identity distance (dlib's face-recognition network)")
     add("--examples", type=flags.nonnegative_int, default=EXAMPLES,
@@ -126,7 +122,7 @@ def complete_faces(searcher, images, face_masks, args, weighted: bool, log=print
     iterations of the feature search) for every face: (N, S, S, C) in [-1, 1], each
     face's iterations (N,) and the search's wall time in seconds (the encoder's pass
     included). ``searcher``: the model and where its searches start
-    (:class:`completion_job.Searcher`)."""
+    (:class:`completion.job.Searcher`)."""
     config = completion_flags.search_config(args, outInterval=complete_chunk(args))
     generated, iterations = [], []
     started = time.perf_counter()
@@ -145,7 +141,7 @@ def complete_faces(searcher, images, face_masks, args, weighted: bool, log=print
 
 def complete_chunk(args) -> int:
     """Iterations per compiled call: the whole search when every iteration runs; with early
-    stopping, 50, so that faces that have stopped leave the batch (completion.complete)."""
+    stopping, 50, so that faces that have stopped leave the batch (completion.search.complete)."""
     total = max(args.nIter + args.featureIter, 1)
     return total if args.stopTol == 0 else min(total, 50)
 
@@ -167,7 +163,7 @@ def evaluate(args, log=print) -> dict:
     size, channels = None, 3
     if set(methods) & set(OURS):
         # TensorFlow loads here, only for our methods: --help and the baselines run without it.
-        import completion_job
+        from completion import job as completion_job
 
         searcher = completion_job.load_model(args.checkpointDir, args.precision, log)
         prefix, step = searcher.prefix, searcher.step

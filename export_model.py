@@ -25,12 +25,10 @@ import sys
 
 import numpy as np
 
-import defaults
-import flags
-import quiet
+from completion.faces import model_images
+from shared import defaults, flags, quiet
+from shared.errors import UserError
 import utils
-from errors import UserError
-from faces import model_images
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +87,7 @@ def main(argv=None) -> int:
         return flags.fail("--out must differ from --checkpoint_dir (the export replaces the "
                           "checkpoints in --out)")
     quiet.quiet_tensorflow(args.verbose)
-    import checkpoints  # TensorFlow loads here, after the flags are known to be good
+    from training import checkpoints  # TensorFlow loads here, after the flags are known to be good
 
     try:
         source = checkpoints.find(args.checkpoint_dir)

@@ -33,10 +33,10 @@ import math
 
 import tensorflow as tf
 
-import defaults
 import ops
-from masks import LOWRES_FACTOR  # the original's lowres: 64x64 images compared at 8x8
-from precision import dtype_policy
+from shared import defaults
+from shared.defaults import LOWRES_FACTOR  # the original's lowres: 64x64 images compared at 8x8
+from shared.precision import dtype_policy
 
 keras = tf.keras
 

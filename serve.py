@@ -8,10 +8,10 @@ The page (Gradio, see README.md "A web page") takes a photo (upload, or the demo
 photo: scikit-image's ``astronaut()``), finds its faces with :mod:`align`
 (the largest is selected), lets the user brush the region to fill on the photo
 itself or pick one of :data:`masks.MASK_TYPES` for the aligned face, runs the
-search of :mod:`completion` showing the completed face every ``outInterval``
+search of :mod:`completion.search` showing the completed face every ``outInterval``
 iterations, and pastes the completed face back into the photo at full size:
 
-* a brushed mask is in photo coordinates; :mod:`photo_masks` warps it into the
+* a brushed mask is in photo coordinates; :mod:`completion.photo_masks` warps it into the
   aligned face by the face's own affine transform and pastes back only on the
   brushed pixels, so every other pixel of the photo keeps its value;
 * a large photo (up to utils.MAX_IMAGE_PIXELS, 67 megapixels) is searched for faces
@@ -22,7 +22,7 @@ iterations, and pastes the completed face back into the photo at full size:
 
 Flags: ``--port``, ``--host``, ``--checkpointDir`` and the search and mask
 defaults of ``complete.py`` (the same flags, declared by the same code:
-:mod:`completion_flags`), which become the page's initial values. Nothing leaves the machine: the page is served
+:mod:`completion.flags`), which become the page's initial values. Nothing leaves the machine: the page is served
 on the loopback address by default, Gradio's analytics are off, there is no share
 link and the theme uses the system's fonts (no font CDN).
 """
@@ -45,18 +45,11 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-import completion_flags  # noqa: E402
-import defaults  # noqa: E402
-import faces  # noqa: E402
-import flags  # noqa: E402
-import masks  # noqa: E402
-import outputs  # noqa: E402
-import photo_masks  # noqa: E402
-import precision  # noqa: E402
-import quiet  # noqa: E402
+from completion import faces, flags as completion_flags, masks, outputs, photo_masks  # noqa: E402
+from completion.config import default_lr  # noqa: E402
+from shared import defaults, flags, precision, quiet  # noqa: E402
+from shared.errors import UserError  # noqa: E402
 import utils  # noqa: E402
-from completion_config import default_lr  # noqa: E402
-from errors import UserError  # noqa: E402
 
 DETECT_SIDE = faces.DETECT_SIDE  # dlib's detector sees the photo downscaled to at most this
 EDIT_SIDE = 1536        # the editor and the previews show it downscaled to at most this
@@ -140,7 +133,7 @@ def crop(rgb: np.ndarray, box, side: int = FACE_TILE) -> np.ndarray:
 
 # ------------------------------------------------------------------------- the model
 class Models:
-    """The models of the page's searches by checkpoint folder (:class:`completion_job.Searcher`:
+    """The models of the page's searches by checkpoint folder (:class:`completion.job.Searcher`:
     G, D and the start ``--start`` asks for), loaded again when a newer checkpoint or
     encoder appears."""
 
@@ -152,7 +145,7 @@ class Models:
 
     def get(self, directory: str):
         # TensorFlow loads with the first model (at the page's start): --help answers without it.
-        import completion_job
+        from completion import job as completion_job
 
         key = os.path.abspath(directory)
         with self.lock:
@@ -216,7 +209,7 @@ class Run:
     n_iter: int                        # the most iterations the search may run (both phases)
     folder: str
     started: float
-    config: object = None              # the search's completion.CompletionConfig
+    config: object = None              # the search's completion.search.CompletionConfig
     snapshot: object = None
     done: bool = False                 # the search has ended (its last snapshot is in)
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
@@ -309,11 +302,11 @@ def whole_number(text, what: str) -> int | None:
 
 def build_config(args, approach, lr, lam, n_iter, out_interval, stop_tol=None,
                  from_encoder=False):
-    """The search's :class:`completion.CompletionConfig` from the page's search inputs; the
+    """The search's :class:`completion.search.CompletionConfig` from the page's search inputs; the
     settings the page does not show come from the command line (``args``). An empty ``lr``
     is the approach's default, an empty ``stop_tol`` the command line's, an empty ``n_iter``
     the start's (from the encoder's z if ``from_encoder``, else from noise:
-    :func:`completion_flags.budget`), as is ``--featureIter`` unless given; a value out of
+    :func:`completion.flags.budget`), as is ``--featureIter`` unless given; a value out of
     range raises ValueError."""
     page = {"approach": approach, "lr": float(lr) if lr not in (None, "") else None,
             "lam": float(lam), "nIter": whole_number(n_iter, "Iterations over z"),
@@ -417,7 +410,7 @@ def warm_up(page: "Page", checkpoint_dir: str) -> None:
     """Load the model and trace the page's default search at batch 1 (both phases, one
     iteration each), so that the first Complete does not wait seconds for TensorFlow's
     tracing: the compiled search is shared by every later search of the same settings
-    (completion.compiled_search)."""
+    (completion.search.compiled_search)."""
     try:
         searcher = page.models.get(checkpoint_dir)
     except UserError:

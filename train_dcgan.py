@@ -14,11 +14,8 @@ import dataclasses
 import json
 import sys
 
-import defaults
-import flags
-import precision
-import quiet
-from errors import TrainingInterrupted, UserError
+from shared import defaults, flags, precision, quiet
+from shared.errors import TrainingInterrupted, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,15 +89,15 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)   # every option final, the seed drawn
     options = vars(args)
     quiet.quiet_tensorflow(options.pop("verbose"))
-    import training  # TensorFlow loads here, after the flags are known to be good
+    from training.loop import TrainConfig, train  # TensorFlow loads here, after the flags are known to be good
 
     # The first line and options.json name the precision used, never "auto".
     chosen, why = precision.choose(args.precision)
-    config = training.TrainConfig(**options | {"precision": chosen})
+    config = TrainConfig(**options | {"precision": chosen})
     print("Options:", json.dumps(dataclasses.asdict(config), default=str), flush=True)
     print(f"Precision: {chosen} ({why})", flush=True)
     try:
-        training.train(config, log=lambda line: print(line, flush=True))
+        train(config, log=lambda line: print(line, flush=True))
     except UserError as error:
         return flags.fail(str(error))
     except TrainingInterrupted as stopped:

@@ -5,7 +5,7 @@
 
 E is trained against the generator in --checkpoint_dir (the shipped model by default),
 on G's own samples (whose z is known) and on the real aligned faces of --dataset, with
-random masks of every kind (encoder.py says how). Checkpoints go to
+random masks of every kind (completion/encoder.py says how). Checkpoints go to
 ``<checkpoint_dir>/encoder/`` (or --encoder_dir) every --checkpoint_interval steps and at
 the end; rerunning the same command resumes from the newest one. complete.py, evaluate.py
 and serve.py start their search from E's z whenever the model's folder holds an encoder
@@ -20,10 +20,9 @@ import time
 
 import numpy as np
 
-import flags
-import quiet
+from shared import defaults, flags, quiet
+from shared.errors import UserError
 import utils
-from errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--dataset", default=None, help="Folder of aligned training faces (png/jpg/jpeg)")
-    add("--checkpoint_dir", default="checkpoint", help="The generator to train against")
+    add("--checkpoint_dir", default=defaults.DEFAULT_CHECKPOINT_DIR,
+        help="The generator to train against")
     add("--encoder_dir", default=None,
         help="Where the encoder's checkpoints go and are resumed from "
              "(default: <checkpoint_dir>/encoder)")
@@ -69,8 +69,8 @@ def train(args) -> int:
     # and flag errors stay fast.
     import tensorflow as tf
 
-    import checkpoints
-    import encoder as enc
+    from completion import encoder as enc
+    from training import checkpoints
 
     out_dir = args.encoder_dir or enc.folder(args.checkpoint_dir)
     if args.export:

@@ -24,9 +24,9 @@ import time
 
 from tqdm import tqdm
 
-import flags
+from shared import flags
+from shared.errors import UserError
 import utils
-from errors import UserError
 
 from .core import BORDER_MODES, LANDMARK_SETS, PAD_MODES, AlignDlib, default_predictor_path
 

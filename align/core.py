@@ -26,6 +26,7 @@ Images are ``uint8`` RGB arrays ``(H, W, 3)``, as in OpenFace's API.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import time
 from typing import Sequence
@@ -66,16 +67,25 @@ PAD_MODES = ("replicate", "black")
 BORDER_MODES = ("black", "replicate")
 
 
+def dlib_model_file(name: str) -> str | None:
+    """The path of dlib's model file ``name`` in the ``face-recognition-models`` package, or
+    None without the package or the file. Found without importing the package: its
+    ``__init__`` needs ``pkg_resources``, which recent setuptools no longer ship (84 does not)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "models", name)
+    return path if os.path.isfile(path) else None
+
+
 def default_predictor_path() -> str:
     """The 68-landmark model shipped by the ``face-recognition-models`` package."""
-    try:
-        # imported when the model is needed: it loads pkg_resources (a tenth of a second)
-        import face_recognition_models
-    except ImportError as error:  # pragma: no cover - a requirement
+    path = dlib_model_file("shape_predictor_68_face_landmarks.dat")
+    if path is None:  # pragma: no cover - a requirement
         raise FileNotFoundError(
             "no dlib face predictor: install face-recognition-models "
-            "(pip install face-recognition-models) or pass --dlibFacePredictor PATH") from error
-    return face_recognition_models.pose_predictor_model_location()
+            "(pip install face-recognition-models) or pass --dlibFacePredictor PATH")
+    return path
 
 
 def template_points(img_dim: int, landmark_indices: Sequence[int] = INNER_EYES_AND_BOTTOM_LIP) -> np.ndarray:

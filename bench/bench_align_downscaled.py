@@ -25,9 +25,9 @@ import common
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-import faces  # noqa: E402
+from align import AlignDlib, INNER_EYES_AND_BOTTOM_LIP  # noqa: E402
+from completion import faces  # noqa: E402
 import utils  # noqa: E402
-from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib  # noqa: E402
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -28,11 +28,11 @@ def main(argv=None):
 
     import numpy as np
     import tensorflow as tf
-    import masks
-    from completion import (CompiledSearch, CompletionConfig, Momentum, SearchRandom,
-                            gradient_scale, update_rule)
+    from completion import masks
+    from completion.search import (CompiledSearch, CompletionConfig, Momentum, SearchRandom,
+                                   gradient_scale, update_rule)
     from model import Architecture, DCGAN, loss_and_gradient
-    from precision import resolve_precision
+    from shared.precision import resolve_precision
 
     for name in args.precision:
         precision = resolve_precision(name)

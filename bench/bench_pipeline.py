@@ -26,11 +26,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import tensorflow as tf
-    import pipeline
+    from training import pipeline
     import utils
     from model import Architecture, DCGAN
-    from precision import resolve_precision
-    from train_step import TrainStep
+    from shared.precision import resolve_precision
+    from training.train_step import TrainStep
 
     paths = utils.list_images(args.dataset)
     steps = len(paths) // args.batch_size

@@ -26,8 +26,8 @@ def main(argv=None):
 
     import tensorflow as tf
     from model import Architecture, DCGAN
-    from precision import resolve_precision
-    from train_step import TrainStep
+    from shared.precision import resolve_precision
+    from training.train_step import TrainStep
 
     for name in args.precision:
         precision = resolve_precision(name)

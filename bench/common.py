@@ -53,8 +53,8 @@ def emit(result: dict) -> None:
 def add_model_arguments(parser, repetitions: int, warmup: int) -> None:
     """The flags every model benchmark shares: precision(s), batch, image size, repetitions."""
     parser.add_argument("--precision", nargs="+", default=["auto"],
-                        help="auto (see precision.py), float32, bfloat16 or float16; several "
-                             "are run in turn")
+                        help="auto (see shared/precision.py), float32, bfloat16 or float16; "
+                             "several are run in turn")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--repetitions", type=int, default=repetitions)
@@ -230,8 +230,8 @@ def add_face_arguments(parser, limit: int) -> None:
 def load_faces(parser, args):
     """The model of ``--checkpointDir`` and the first ``--limit`` faces of ``faces``, read at
     its size: ``(model, checkpoint prefix, paths, images in the model's [-1, 1] range)``."""
-    import checkpoints
-    import faces
+    from training import checkpoints
+    from completion import faces
     import utils
 
     paths = utils.expand_image_args([args.faces])[:args.limit]
@@ -248,7 +248,7 @@ class MaskedFaces:
     result (Poisson blend): the masks, the holes, the true faces and their scorer."""
 
     def __init__(self, images, mask_type: str, seed: int):
-        import masks
+        from completion import masks
         import numpy as np
         import utils
 
@@ -263,8 +263,8 @@ class MaskedFaces:
 
     def score(self, generated) -> tuple[dict, list[dict]]:
         """(the means with identity, each face's ``metrics.quality``) of blended completions."""
-        import metrics
-        import outputs
+        from evaluation import metrics
+        from completion import outputs
         import utils
 
         final = utils.from_model(outputs.final_completion(self.images, generated,
@@ -279,7 +279,7 @@ class Scorer:
     as ``evaluate.py`` scores them (its descriptors, so gray faces work too)."""
 
     def __init__(self, truths, holes):
-        import identity
+        from evaluation import identity
         from evaluate import face_descriptors
 
         self.truths, self.holes = truths, holes
@@ -287,8 +287,8 @@ class Scorer:
         self.truth_descriptors = face_descriptors(self.network, truths)
 
     def __call__(self, results) -> dict:
-        import identity
-        import metrics
+        from evaluation import identity
+        from evaluation import metrics
         import numpy as np
         from evaluate import face_descriptors
 

@@ -30,10 +30,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import evaluate
-    import faces
-    import identity
-    import masks
-    import metrics
+    from completion import faces
+    from evaluation import identity
+    from completion import masks
+    from evaluation import metrics
     import utils
 
     with open(os.path.join(args.out_dir, "options.json")) as handle:

@@ -42,10 +42,10 @@ def main(argv=None) -> int:
         parser.error("--restarts must be at least 2 (there is nothing to combine)")
 
     import tensorflow as tf
-    import masks
-    import outputs
+    from completion import masks
+    from completion import outputs
     import utils
-    from completion import CompletionConfig, SearchRandom, complete, networks
+    from completion.search import CompletionConfig, SearchRandom, complete, networks
 
     model, _, paths, images = common.load_faces(parser, args)
     generator, discriminator = networks(model)

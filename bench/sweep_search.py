@@ -6,7 +6,7 @@ weighted loss, blending.
 
 Every (loss, lr) pair completes the same faces from the same starting z in ONE
 batch (batch norm runs in inference mode, so rows do not interact; the lr is
-per row through ``completion.complete(lr_scale=...)``), so a sweep costs one
+per row through ``completion.search.complete(lr_scale=...)``), so a sweep costs one
 search of ``faces x lrs x 2`` rows. Prints and writes, per (loss, lr) and plain
 or blended, the mean PSNR/SSIM (whole image and hole) and identity distance,
 beside OpenCV's Telea and Navier-Stokes and the harmonic fill on the same faces.
@@ -40,10 +40,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import evaluate
-    import masks
-    import outputs
+    from completion import masks
+    from completion import outputs
     import utils
-    from completion import CompletionConfig, SearchRandom, complete, networks
+    from completion.search import CompletionConfig, SearchRandom, complete, networks
 
     lrs = [float(value) for value in args.lrs.split(",")]
     model, prefix, paths, images = common.load_faces(parser, args)

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     parser.add_argument("--maskType", default="center")
     args = parser.parse_args(argv)
 
-    from completion import CompletionConfig, SearchRandom, complete, networks
+    from completion.search import CompletionConfig, SearchRandom, complete, networks
 
     model, prefix, paths, images = common.load_faces(parser, args)
     generator, discriminator = networks(model)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Time against quality: held-out quality for every budget of z and feature iterations, from
-noise and from a learned start (encoder.py).
+noise and from a learned start (completion/encoder.py).
 
     python bench/time_quality.py /work/runs/tune64 --zCaps 25,50,100,200 --featureCaps 0,25,50,100 \
         --starts noise,encoder --out tq.json
@@ -43,8 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--maskType", default="center")
     args = parser.parse_args(argv)
 
-    import encoder as enc
-    from completion import CompletionConfig, SearchRandom, complete, networks
+    from completion import encoder as enc
+    from completion.search import CompletionConfig, SearchRandom, complete, networks
 
     model, prefix, paths, images = common.load_faces(parser, args)
     generator, discriminator = networks(model)

@@ -41,10 +41,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__":  # `python data/prepare.py`: Python puts data/, not the project, on the path
     sys.path.insert(0, ROOT)
 
-import flags  # noqa: E402
 from align import cli as align_cli  # noqa: E402
 from align.core import BORDER_MODES, LANDMARK_SETS  # noqa: E402
-from errors import UserError  # noqa: E402
+from shared import flags  # noqa: E402
+from shared.errors import UserError  # noqa: E402
 
 CELEBA_HELP = (
     "CelebA cannot be downloaded by a script: its hosts (Google Drive and Baidu, linked "

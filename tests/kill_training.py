@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import train_dcgan  # noqa: E402
-import training  # noqa: E402,F401  (imports TensorFlow before the forks; runs nothing)
+from training import loop  # noqa: E402,F401  (imports TensorFlow before the forks; runs nothing)
 
 STEP = re.compile(r" step: (\d+) ")
 SAVED = re.compile(r"Saved checkpoint .*-(\d+)$", re.M)

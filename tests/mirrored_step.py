@@ -18,9 +18,9 @@ tf.config.set_visible_devices([], "GPU")   # two CPU replicas, also on a machine
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import distribute  # noqa: E402
 from model import Architecture, DCGAN  # noqa: E402
-from train_step import TrainStep  # noqa: E402
+from training import distribute  # noqa: E402
+from training.train_step import TrainStep  # noqa: E402
 
 arch = Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
 rng = np.random.default_rng(0)

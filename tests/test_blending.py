@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-import blending
-import masks
+from completion import blending, masks
 import utils
 
 

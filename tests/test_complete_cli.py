@@ -248,7 +248,7 @@ def test_help_does_not_load_tensorflow():
 def test_options_are_resolved_once_into_a_frozen_object(aligned16):
     import dataclasses
 
-    import completion_job
+    from completion import job as completion_job
     image, other = (str(path) for path in sorted(aligned16.iterdir())[:2])
     args = complete.build_parser().parse_args(["--approach", "adam", "--precision", "float32",
                                                "--shard", "0/2", image, other, image + "*"])
@@ -265,7 +265,7 @@ def test_options_are_resolved_once_into_a_frozen_object(aligned16):
 def test_read_and_write_failures_are_told_apart(trained_run, aligned16, tmp_path, monkeypatch,
                                                 capsys):
     import errno
-    import faces
+    from completion import faces
     import utils
     good = str(sorted(aligned16.iterdir())[0])
 

@@ -1,16 +1,15 @@
 """The completion search: each update rule against a NumPy transcription, and convergence.
 
-Every search runs through ``completion.complete``, the path complete.py takes, and every
+Every search runs through ``completion.search.complete``, the path complete.py takes, and every
 hand computation takes its gradients from ``model.loss_and_gradient``, which it compiles."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoints
-import completion
-import masks
+from completion import masks, search
+from completion.search import CompletionConfig, complete
 import model
-from completion import CompletionConfig, complete
+from training import checkpoints
 from conftest import settled_dcgan
 
 
@@ -34,7 +33,7 @@ def _grad(dcgan, z, images, mask, low, lam):
 
 
 def _search(dcgan, config, *batch, **options):
-    """Every snapshot of completion.complete with the DCGAN's networks."""
+    """Every snapshot of search.complete with the DCGAN's networks."""
     return list(complete(dcgan.generator, dcgan.discriminator, *batch, config=config, **options))
 
 
@@ -66,15 +65,15 @@ def test_momentum_updates_equal_the_blog_formula(dcgan, lr, normalize, known):
 
 def test_gradient_scale_counts_known_values_by_hand():
     mask, low = masks.make_mask("center", 64)             # 64^2 - 32^2 = 3072 known pixels
-    assert completion.gradient_scale(mask[None], low[None], 3)[0] == np.float32(1 / 9216)
+    assert search.gradient_scale(mask[None], low[None], 3)[0] == np.float32(1 / 9216)
     random = np.zeros((2, 8, 8, 1), np.float32)
     random[0, :2] = 1                                     # 16 pixels, 48 values
-    scale = completion.gradient_scale(random, np.zeros((2, 1, 1, 1)), 3)
+    scale = search.gradient_scale(random, np.zeros((2, 1, 1, 1)), 3)
     np.testing.assert_allclose(scale, [1 / 48, 1.0])      # nothing known: no division by 0
     lowres = np.ones((1, 8, 8, 1), np.float32)            # lowres: the 8x8 pooled values count
-    assert completion.gradient_scale(np.zeros((1, 64, 64, 1)), lowres, 3)[0] == np.float32(1 / 192)
+    assert search.gradient_scale(np.zeros((1, 64, 64, 1)), lowres, 3)[0] == np.float32(1 / 192)
     colour = np.ones((1, 4, 4, 3), np.float32)            # a per-channel mask is not multiplied
-    assert completion.gradient_scale(colour, np.zeros((1, 1, 1, 1)), 3)[0] == np.float32(1 / 48)
+    assert search.gradient_scale(colour, np.zeros((1, 1, 1, 1)), 3)[0] == np.float32(1 / 48)
 
 
 def test_per_image_lr_scale_equals_separate_searches(dcgan):
@@ -160,7 +159,7 @@ def test_hmc_update_equals_the_original(uniform):
 
     zt = tf.constant(z, tf.float32)
     loss, grad = loss_and_grad(zt)
-    got = completion.hmc_update(zt, tf.cast(loss, tf.float32), grad,
+    got = search.hmc_update(zt, tf.cast(loss, tf.float32), grad,
                                 lambda q: tuple(tf.cast(t, tf.float32) for t in loss_and_grad(q)),
                                 2.0, 0.3, 7, FixedRandom(v, u))
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-5)
@@ -225,11 +224,11 @@ def test_each_approach_has_its_own_rule_with_named_state(dcgan):
     """The rule is chosen once, from the config, outside the compiled loop; its state is
     a named tuple the loop carries."""
     z = tf.zeros([2, 8])
-    expected = {"momentum": (completion.Momentum, ("velocity",)),
-                "adam": (completion.Adam, ("mean", "square")),
-                "hmc": (completion.HMC, ())}
+    expected = {"momentum": (search.Momentum, ("velocity",)),
+                "adam": (search.Adam, ("mean", "square")),
+                "hmc": (search.HMC, ())}
     for approach, (kind, fields) in expected.items():
-        rule = completion.update_rule(CompletionConfig(approach=approach),
+        rule = search.update_rule(CompletionConfig(approach=approach),
                                       tf.random.Generator.from_seed(0))
         assert type(rule) is kind
         assert rule.initial_state(z)._fields == fields
@@ -244,7 +243,7 @@ def test_one_random_stream_across_batches_equals_one_batch(dcgan):
     images, mask, low = _problem(dcgan, batch=4)
     config = CompletionConfig(n_iter=3, out_interval=2, lr=300.0, feature_iter=0, stop_tol=0)
     whole = _search(dcgan, config, images, mask, low, seed=4)
-    random = completion.SearchRandom(4)
+    random = search.SearchRandom(4)
     halves = [_search(dcgan, config, images[rows], mask, low, seed=random)
               for rows in (slice(0, 2), slice(2, 4))]
     np.testing.assert_array_equal(np.concatenate([h[0].z for h in halves]), whole[0].z)
@@ -253,7 +252,7 @@ def test_one_random_stream_across_batches_equals_one_batch(dcgan):
 
     hmc = CompletionConfig(approach="hmc", hmc_eps=0.05, hmc_L=2, n_iter=2, feature_iter=0,
                            stop_tol=0)
-    random = completion.SearchRandom(4)
+    random = search.SearchRandom(4)
     first = _search(dcgan, hmc, images[:2], mask, low, seed=random)
     z0 = first[0].z
     continued = _search(dcgan, hmc, images[:2], mask, low, z=z0, seed=random)[-1].z
@@ -319,7 +318,7 @@ def test_feature_search_fits_the_known_pixels_better_than_z_alone(trained_run, t
     close; searching the 4x4 feature map (256 values for this tiny G, whose gradients
     are far smaller than the shipped model's: hence lr 3000) from the same z must lower
     every face's contextual loss, by 5% on average (measured: 289.4 -> 261.3)."""
-    import faces as face_io
+    from completion import faces as face_io
     dcgan, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
     images = face_io.read_faces(sorted(str(p) for p in tiny_faces.iterdir())[:8], 16, 3)
     mask, low = masks.make_mask("center", 16)

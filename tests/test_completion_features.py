@@ -129,9 +129,9 @@ def test_mask_file_and_mask_dir(trained_run, faces16, tmp_path, capsys):
 
 
 def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
-    import checkpoints
-    import masks
-    from completion import CompletionConfig, best_of_restarts, complete, networks
+    from training import checkpoints
+    from completion import masks
+    from completion.search import CompletionConfig, best_of_restarts, complete, networks
 
     model, _ = checkpoints.load_for_completion(str(trained_run / "checkpoint"))
     images = np.stack([utils.to_model(utils.load_rgb(p)) for p in faces16])
@@ -158,7 +158,7 @@ def test_restarts_keep_the_lowest_final_loss(trained_run, faces16, tmp_path):
 
 @pytest.mark.slow
 def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, capsys):
-    import faces
+    from completion import faces
     from conftest import require_path
 
     photos = [require_path(photos_dir / "openface" / "examples" / name)
@@ -191,8 +191,8 @@ def test_align_and_paste_back_raw_photos(trained_run, photos_dir, tmp_path, caps
 def test_a_grayscale_model_reads_the_gray_training_reads(faces16):
     """complete.py and evaluate.py read a face for a one-channel model as training does
     (tf.image.rgb_to_grayscale, ITU-R 601), not as the mean of R, G and B."""
-    import faces
-    import pipeline
+    from completion import faces
+    from training import pipeline
 
     paths = [str(path) for path in faces16]
     read = faces.read_faces(paths, 16, channels=1)

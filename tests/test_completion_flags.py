@@ -1,5 +1,5 @@
 """complete.py, serve.py and evaluate.py share their search flags and their meaning
-(completion_flags.py): the same flags, defaults and settings, declared and mapped once."""
+(completion/flags.py): the same flags, defaults and settings, declared and mapped once."""
 import ast
 import types
 
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import complete
-import completion_flags
+from completion import flags as completion_flags
 import evaluate
 import serve
-from completion_config import CompletionConfig, default_lr
+from completion.config import CompletionConfig, default_lr
 from conftest import ROOT
 
 SEARCH_FLAGS = ("approach", "lr", "momentum", "beta1", "beta2", "eps", "hmcBeta", "hmcEps",
@@ -54,7 +54,7 @@ def test_the_flags_map_onto_every_field_of_the_search_settings():
 
 
 def test_the_library_s_defaults_are_the_commands_defaults():
-    """CompletionConfig() searches as the commands do with no flags (defaults.py)."""
+    """CompletionConfig() searches as the commands do with no flags (shared/defaults.py)."""
     commands = parsed([])
     for name in ("complete", "serve"):
         assert completion_flags.search_config(commands[name]) == CompletionConfig()

@@ -8,7 +8,7 @@ from PIL import Image
 from skimage import data
 
 import complete
-import masks
+from completion import masks
 
 SIZE = 16
 LABELS = ["center", "left", "half-bottom", "random80", "grid", "pattern"]
@@ -121,7 +121,7 @@ def test_figure_is_a_row_per_mask_of_five_scaled_tiles(demo_out, face16):
 
 
 def test_gif_has_a_frame_per_snapshot(demo_out):
-    import outputs
+    from completion import outputs
 
     gif = Image.open(demo_out / "completion.gif")
     # iterations 0, 2 (--outInterval), 3 (the z search's last) and 4 (the feature search's,
@@ -148,7 +148,7 @@ def test_an_explicit_mask_type_gives_one_completion(trained_run, tmp_path, face1
 
 
 def test_mask_parameters_name_the_outputs():
-    import demo
+    from completion import demo
     args = argparse.Namespace(centerScale=0.25, fractionMasked=0.5, halfSide="top",
                               patternFraction=0.25)
     labels, stack, lowres = demo.mask_set(args, SIZE, np.random.default_rng(0))
@@ -169,7 +169,7 @@ def test_demo_errors_are_one_clear_line(trained_run, tmp_path, capsys):
 
 def test_the_demo_search_defaults_and_the_blogs(trained_run, demo_out, tmp_path, capsys):
     import json
-    import demo
+    from completion import demo
 
     options = json.loads((demo_out / "options.json").read_text())
     # the demo searches as complete.py does by default (momentum, lr 1 on the loss per

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-import distribute
+from training import distribute
 
 
 # The subprocesses compare CPU runs whatever this machine has: GPUs stay hidden from them.
@@ -63,7 +63,7 @@ def test_strategy_names():
 
 
 def test_multiworker_needs_tf_config(monkeypatch):
-    from errors import TrainingError
+    from shared.errors import TrainingError
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(TrainingError, match="TF_CONFIG"):
         distribute.make_strategy("multiworker")
@@ -82,7 +82,7 @@ def test_worker_roles(monkeypatch):
 
 
 def test_placement_checks_the_batch_and_names_each_workers_folder(monkeypatch):
-    from errors import TrainingError
+    from shared.errors import TrainingError
 
     placement = distribute.place("default", 7, "ck")
     assert (placement.replicas, placement.is_chief, placement.checkpoint_dir) == (1, True, "ck")
@@ -125,7 +125,7 @@ def test_two_workers_on_loopback_match_one_process(tiny_faces, tmp_path):
     with identical weights, equal to one process on the same global batches (tolerances as
     for the mirrored step)."""
     import numpy as np
-    import checkpoints
+    from training import checkpoints
 
     data = tmp_path / "faces"
     data.mkdir()

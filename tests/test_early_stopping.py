@@ -1,4 +1,4 @@
-"""Early stopping of the search (completion.py's ``stop_tol``, complete.py's ``--stopTol``).
+"""Early stopping of the search (completion/search.py's ``stop_tol``, complete.py's ``--stopTol``).
 
 Each image's search ends once the mean change of its hole over ``stop_window`` iterations
 is below ``stop_tol`` grey levels. The expected stops here are derived by hand from a full
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import complete
-import masks
-from completion import CompletionConfig, complete as search
+from completion import masks
+from completion.search import CompletionConfig, complete as search
 from conftest import save_faces16, settled_dcgan
 
 WINDOW = 4

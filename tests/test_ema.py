@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoints
+from training import checkpoints
 import export_model
 import model
 import train_dcgan
 from conftest import TINY
-from train_step import TrainStep
+from training.train_step import TrainStep
 
 ARCH = model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
 
@@ -180,11 +180,11 @@ def test_the_recipe_is_the_default_and_train_config_agrees_with_the_flags():
     TrainConfig's defaults equal train_dcgan.py's, field by field."""
     import dataclasses
     import train_dcgan
-    import training
+    from training import loop
 
     options = vars(train_dcgan.build_parser().parse_args([]))
     assert options["g_steps"] == 1
-    config_defaults = {field.name: field.default for field in dataclasses.fields(training.TrainConfig)
+    config_defaults = {field.name: field.default for field in dataclasses.fields(loop.TrainConfig)
                        if field.default is not dataclasses.MISSING}
     shared = sorted(set(config_defaults) & set(options) - {"dataset", "seed"})
     assert len(shared) > 15

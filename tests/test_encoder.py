@@ -1,4 +1,4 @@
-"""encoder.py and train_encoder.py: the learned start of the search, on tiny models."""
+"""completion/encoder.py and train_encoder.py: the learned start of the search, on tiny models."""
 from __future__ import annotations
 
 import json
@@ -9,14 +9,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import checkpoints
+from training import checkpoints
 import complete
-import encoder as enc
+from completion import encoder as enc
 import evaluate
-import faces
-import outputs
+from completion import faces, masks, outputs
 import utils
-import masks
 import train_encoder
 from model import Architecture
 from conftest import TINY
@@ -187,7 +185,7 @@ def test_complete_starts_from_the_encoder(model_with_encoder, aligned16, tmp_pat
                                   _finals(tmp_path / "e", aligned16))
     assert _complete(model_with_encoder, aligned16, tmp_path / "n", "--start", "noise",
                      "--nIter", "0", "--featureIter", "0") == 0
-    from completion import SearchRandom
+    from completion.search import SearchRandom
     noise = utils.from_model(outputs.composite(
         images, dcgan.generator(SearchRandom(1).initial_z(len(paths), 16)).numpy(), mask))
     assert np.abs(_finals(tmp_path / "n", aligned16) - noise).max() <= 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import evaluate
-import metrics
+from evaluation import metrics
 import utils
 from conftest import save_faces16
 

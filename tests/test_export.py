@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoints
+from training import checkpoints
 import complete
 import export_model
 import train_dcgan
@@ -69,8 +69,8 @@ def test_export_of_a_chosen_step_and_its_errors(trained_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_faces, tmp_path,
                                                            capsys):
-    import distribute
-    import training
+    from training import distribute
+    from training import loop
 
     out = tmp_path / "export"
     assert export_model.main(["--checkpoint_dir", str(trained_run / "checkpoint"),
@@ -88,9 +88,9 @@ def test_training_fine_tunes_an_export_and_leaves_it_alone(trained_run, tiny_fac
              "--seed", "4", "--checkpoint_interval", "2", "--precision", "float32"]
     # the trainer starts from the export's weights and step, with fresh optimizer state
     options = vars(train_dcgan.build_parser().parse_args(flags + ["--epoch", "3"]))
-    config = training.TrainConfig(**{k: v for k, v in options.items() if k != "verbose"})
+    config = loop.TrainConfig(**{k: v for k, v in options.items() if k != "verbose"})
     placement = distribute.place(config.strategy, config.batch_size, config.checkpoint_dir)
-    state = training.TrainingState(config, placement)
+    state = loop.TrainingState(config, placement)
     assert state.restore() == exported and int(state.step.numpy()) == 8
     reader = tf.train.load_checkpoint(exported)
     kernel = reader.get_tensor("generator/g_h0_lin/_kernel/.ATTRIBUTES/VARIABLE_VALUE")

@@ -1,4 +1,4 @@
-"""Identity distance (identity.py) on real faces, and its column in evaluate.py."""
+"""Identity distance (evaluation/identity.py) on real faces, and its column in evaluate.py."""
 import csv
 import json
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-import identity
+from evaluation import identity
 import utils
 from conftest import require_path
 
@@ -22,7 +22,7 @@ def network():
 @pytest.fixture(scope="module")
 def johns(photos_dir):
     """Aligned 64x64 faces of PEOPLE people, PHOTOS photos each, and their names."""
-    import faces
+    from completion import faces
 
     root = require_path(photos_dir / "dlib" / "johns")
     paths, people = [], []

@@ -132,7 +132,7 @@ def test_photos_without_a_usable_face_are_skipped(trained_run, photos_dir, tmp_p
 
 
 def test_a_face_too_small_is_skipped(photos_dir):
-    import faces
+    from completion import faces
     photo = require_path(photos_dir / "openface" / "examples" / "adams.jpg")
     width = faces.align_photo(str(photo), 64)
     assert width.skipped is None
@@ -146,10 +146,10 @@ def test_a_face_too_small_is_skipped(photos_dir):
 def test_streamed_batches_continue_one_random_stream(trained_run, faces16, tmp_path):
     """Seven faces in batches of 3, one z stream across them: the per-image files are the
     searches of Searcher.batches over all the faces at once (the library's loop)."""
-    import completion_flags
-    import completion_job
-    import faces
-    import masks
+    from completion import flags as completion_flags
+    from completion import job as completion_job
+    from completion import faces
+    from completion import masks
 
     out = tmp_path / "out"
     assert _run(trained_run, out, "--nIter", 3, "--no-blend", "--batchSize", 3, *faces16) == 0
@@ -172,9 +172,9 @@ def test_streamed_batches_continue_one_random_stream(trained_run, faces16, tmp_p
 KILLER = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-import complete, completion_job
+import complete, completion.job
 
-real_submit = completion_job.BatchWriter.submit
+real_submit = completion.job.BatchWriter.submit
 sent = []
 def submit(self, snapshot):
     real_submit(self, snapshot)
@@ -183,7 +183,7 @@ def submit(self, snapshot):
             future.result()
         sent.append(True)            # once: a second signal stops at once
         os.kill(os.getpid(), signal.{signal})
-completion_job.BatchWriter.submit = submit
+completion.job.BatchWriter.submit = submit
 sys.exit(complete.main({argv!r}))
 """
 
@@ -247,7 +247,7 @@ def test_a_rerun_with_other_settings_is_refused(trained_run, faces16, tmp_path, 
 
 
 def test_progress_lines_tell_the_rate_and_the_time_left():
-    import completion_job
+    from completion import job as completion_job
 
     clock = iter([100.0, 101.0, 130.0, 190.0]).__next__
     lines = []
@@ -264,7 +264,7 @@ def test_the_fast_alignment_is_the_full_photo_alignment(photos_dir):
     """faces.find_faces searches a large photo on a downscaled copy, then on dlib's own
     pyramid from a deep level: the same box as the detector on the full photo, so the same
     landmarks and the same aligned face (complete.py's alignment before issue 30)."""
-    import faces
+    from completion import faces
     from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib
 
     aligner = AlignDlib()

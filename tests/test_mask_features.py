@@ -4,9 +4,8 @@ import pytest
 import scipy.ndimage
 from PIL import Image
 
-import mask_files
-import masks
-from errors import CompletionError
+from completion import mask_files, masks
+from shared.errors import CompletionError
 
 
 def test_importance_weights_by_hand():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import masks
+from completion import masks
 
 
 @pytest.mark.parametrize("size", [16, 64])

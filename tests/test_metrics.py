@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import metrics
+from evaluation import metrics
 
 
 def test_psnr_whole_and_hole_by_hand():
@@ -41,7 +41,8 @@ def test_ssim_of_constant_regions_by_hand():
 
 
 def test_quality_by_hand():
-    """quality()'s four figures against values worked out without metrics.py or skimage."""
+    """quality()'s four figures against values worked out without evaluation/metrics.py or
+    skimage."""
     a, b = 100, 110
     c1 = (0.01 * 255) ** 2
     s = (2 * a * b + c1) / (a * a + b * b + c1)      # SSIM of two constant windows (see above)

@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-import photo_masks
+from completion import photo_masks
+from shared.errors import CompletionError
 import utils
-from errors import CompletionError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 64

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoints
-import masks
+from completion import masks
+from completion.search import CompletionConfig, complete, networks
 import model
-import precision
-from completion import CompletionConfig, complete, networks
+from shared import precision
+from training import checkpoints
 
 
 # /proc/cpuinfo flags of each kind of machine the toolkit runs on (abridged, real flag names)
@@ -66,7 +66,7 @@ def test_auto_reads_this_machine_only_when_not_told(monkeypatch):
     assert calls == []
     monkeypatch.setattr(precision, "list_gpus", lambda: ["GPU:0", "GPU:1"])
     assert precision.resolve_precision("auto") == "float16"
-    # the model only takes a resolved name: machine detection is precision.py's alone
+    # the model only takes a resolved name: machine detection is shared/precision.py's alone
     assert not hasattr(model, "resolve_precision")
     with pytest.raises(ValueError, match="precision must be one of"):
         model.DCGAN(model.Architecture(image_size=8, z_dim=4, gf_dim=4, df_dim=4), "auto")
@@ -74,7 +74,7 @@ def test_auto_reads_this_machine_only_when_not_told(monkeypatch):
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_keeps_float32_variables_and_trains(precision):
-    from train_step import TrainStep
+    from training.train_step import TrainStep
 
     arch = model.Architecture(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
     dcgan = model.DCGAN(arch, precision=precision)

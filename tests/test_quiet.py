@@ -1,4 +1,4 @@
-"""quiet.py: a plain run prints the toolkit's lines only; --verbose or TF_CPP_MIN_LOG_LEVEL
+"""shared/quiet.py: a plain run prints the toolkit's lines only; --verbose or TF_CPP_MIN_LOG_LEVEL
 brings TensorFlow's start-up notes back."""
 import os
 import re
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import quiet
+from shared import quiet
 from conftest import ROOT
 
 # As TensorFlow 2.21 prints them on a CPU machine (timestamps and thread ids vary).
@@ -37,7 +37,7 @@ def test_notes_are_told_from_other_lines():
 
 
 def _import_tensorflow(*, verbose=False, env=None):
-    code = ("import quiet; quiet.quiet_tensorflow(%r); import tensorflow as tf; "
+    code = ("from shared import quiet; quiet.quiet_tensorflow(%r); import tensorflow as tf; "
             "tf.config.list_physical_devices(); import warnings; warnings.warn('kept')" % verbose)
     environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

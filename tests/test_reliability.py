@@ -18,15 +18,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import checkpoints
+from training import checkpoints
 import complete
-import pipeline
+from training import pipeline
 import train_dcgan
 import utils
 from conftest import ROOT
-from errors import TrainingError
 from model import DCGAN
-from train_step import TrainStep
+from shared.errors import TrainingError
+from training.train_step import TrainStep
 
 
 # ------------------------------------------------------------------ helpers

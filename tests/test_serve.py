@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import photo_masks
+from completion import photo_masks
 import serve
 import utils
 from conftest import ROOT
-from errors import UserError
+from shared.errors import UserError
 
 CHROMIUM = os.environ.get("DCGAN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "serve.png"

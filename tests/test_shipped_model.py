@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-import checkpoints
+from training import checkpoints
 import complete
 import evaluate
-import metrics
+from evaluation import metrics
 import utils
 from conftest import ROOT, require_path
 from model import Architecture
@@ -67,8 +67,8 @@ def test_the_shipped_encoder_is_the_generator_s_and_finds_its_faces(shipped_pref
     and step), and on G's own faces, centre hole, it lands near their z: G(E(x, m)) fills
     the hole within a quarter of what G of a random z does (measured at export: 0.109
     against 0.435 mean absolute error, on 16 faces)."""
-    import encoder as enc
-    from masks import make_mask
+    from completion import encoder as enc
+    from completion.masks import make_mask
 
     prefix = enc.find(str(SHIPPED))
     assert prefix == str(SHIPPED / enc.ENCODER_DIR / f"{enc.ENCODER_NAME}-2000")

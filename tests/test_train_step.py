@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from model import Architecture, DCGAN
-from train_step import TrainStep
+from training.train_step import TrainStep
 
 
 @pytest.fixture

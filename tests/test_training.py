@@ -8,12 +8,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import checkpoints
-import pipeline
+from training import checkpoints, pipeline
 import train_dcgan
 from model import Architecture, DCGAN
 from conftest import ROOT, TINY
-from train_step import TrainStep
+from training.train_step import TrainStep
 
 
 def _tiny_flags(dataset, run, epochs, seed=3):
@@ -80,10 +79,10 @@ def test_the_library_s_defaults_are_train_dcgan_py_s():
     import dataclasses
     import inspect
 
-    import training
+    from training import loop
 
     flags = vars(train_dcgan.build_parser().parse_args([]))
-    config = training.TrainConfig(dataset=flags["dataset"], seed=flags["seed"])
+    config = loop.TrainConfig(dataset=flags["dataset"], seed=flags["seed"])
     assert {k: v for k, v in dataclasses.asdict(config).items() if k in flags} == {
         k: v for k, v in flags.items() if k != "verbose"}
     step = inspect.signature(TrainStep).parameters

@@ -1,6 +1,6 @@
 """A learned start for the search: an encoder E(masked face, mask) -> z for a given G.
 
-The search (:mod:`completion`) starts from uniform noise and spends most of its
+The search (:mod:`completion.search`) starts from uniform noise and spends most of its
 iterations walking to the basin of the face. E predicts that z in one pass from
 what the search sees, the known pixels and the mask, as Lahiri et al. do ("Prior
 Guided GAN Based Semantic Inpainting", CVPR 2020, arXiv 1908.04968; and arXiv
@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-import checkpoints
-import masks
-from errors import CompletionError
+from completion import masks
 from model import Architecture
+from shared.errors import CompletionError
+from training import checkpoints
 
 ENCODER_DIR = "encoder"        # the encoder's folder inside a model's checkpoint folder
 ENCODER_NAME = "Encoder.model"

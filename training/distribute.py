@@ -8,7 +8,7 @@
 * ``auto``: ``mirrored`` when more than one GPU is visible, else ``default``.
 
 The model built in the strategy's scope synchronises batch norm and averages
-gradients over the global batch (see ``train_step.py``). :func:`place` also
+gradients over the global batch (see ``training/train_step.py``). :func:`place` also
 decides this process's role: every worker trains and saves (saving is
 collective), only the chief into ``--checkpoint_dir`` and only the chief writes
 samples and logs.
@@ -21,7 +21,7 @@ import os
 
 import tensorflow as tf
 
-from errors import TrainingError
+from shared.errors import TrainingError
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 

@@ -16,7 +16,7 @@ Added here (Yeh, Chen et al., Sec. 4; not in the 2016 code):
            (about 25%) of the pixels missing
 
 and :func:`importance_weights`, the paper's weighted contextual loss (Sec. 3.2).
-Masks read from files are in :mod:`mask_files`.
+Masks read from files are in :mod:`completion.mask_files`.
 
 A mask is ``float32`` of shape ``(S, S, 1)``; the low-resolution mask is
 ``(S / 8, S / 8, 1)``. They broadcast over channels.
@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage
 
-import defaults
+from shared import defaults
+from shared.defaults import LOWRES_FACTOR
 
 MASK_TYPES = ("random", "center", "left", "full", "grid", "lowres", "half", "pattern")
 HALF_SIDES = ("left", "right", "top", "bottom")
 PATTERN_CELL = 16          # the pattern's noise grid: one node per 16 pixels
-LOWRES_FACTOR = 8          # the original's lowres: 64x64 images compared at 8x8 (model.py too)
 GRID_STEP = 4
 
 

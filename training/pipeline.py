@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from shared.errors import TrainingError
 import utils
-from errors import TrainingError
 
 
 def steps_per_epoch(count: int, batch_size: int, train_size: float) -> tuple[int, int]:

@@ -21,8 +21,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from shared.errors import CompletionError
 import utils
-from errors import CompletionError
 
 KEEP_THRESHOLD = 128
 

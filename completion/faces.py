@@ -24,11 +24,11 @@ import cv2
 import dlib
 import numpy as np
 
-import defaults
-import photo_masks
+from align import AlignDlib, INNER_EYES_AND_BOTTOM_LIP, alignment_transform, pad_image, warp
+from completion import photo_masks
+from shared import defaults
+from shared.errors import CompletionError
 import utils
-from align import INNER_EYES_AND_BOTTOM_LIP, AlignDlib, alignment_transform, pad_image, warp
-from errors import CompletionError
 
 
 def model_images(rgb: np.ndarray, channels: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 A mask in *photo coordinates* marks the pixels of the raw photo to fill (the
 brush of ``serve.py``'s page, or ``complete.py --align --maskFile m.png`` with
 ``m.png`` the photo's size: white keeps, black is missing, as every mask file).
-The face is aligned by an affine transform ``T`` (:mod:`faces`, :mod:`align`);
+The face is aligned by an affine transform ``T`` (:mod:`completion.faces`, :mod:`align`);
 the hole goes through the same ``T``:
 
 * :func:`face_mask` warps the photo's hole into the aligned ``S x S`` face. A
@@ -28,9 +28,9 @@ import math
 import cv2
 import numpy as np
 
-import mask_files
+from completion import mask_files
+from shared.errors import CompletionError
 import utils
-from errors import CompletionError
 
 MIN_KNOWN_FRACTION = 0.05     # the search needs pixels to match; the grid mask keeps 6.25%
 MAX_SUPERSAMPLE = 32          # at most a 2048-pixel grid for a 64-pixel face

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from errors import CheckpointError
 from model import Architecture, DCGAN, recalibrate_batch_norm
+from shared.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from train_step import TrainStep
+    from training.train_step import TrainStep
 
 CHECKPOINT_NAME = "DCGAN.model"
 ARCHITECTURE_KEY = "architecture/.ATTRIBUTES/VARIABLE_VALUE"

@@ -3,7 +3,7 @@
 Each flag is declared once here, with its type, default and help:
 
 * :func:`add_search_flags`: the search (complete.py, serve.py, evaluate.py), every field
-  of :class:`completion_config.CompletionConfig` and ``--start``, ``--nRestarts``;
+  of :class:`completion.config.CompletionConfig` and ``--start``, ``--nRestarts``;
 * :func:`add_mask_flags`: the mask types and their parameters (the same three);
 * :func:`add_run_flags`: the loss weights, blending, snapshots, seed, precision and
   log lines of a completion (complete.py, serve.py);
@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 
-import defaults
-import flags
-import masks
-import precision
-from completion_config import APPROACHES, CompletionConfig
+from completion import masks
+from completion.config import APPROACHES, CompletionConfig
+from shared import defaults, flags, precision
 
 
 def _help(text: str, notes: dict | None, name: str) -> str:
@@ -143,7 +141,7 @@ def add_run_flags(parser) -> None:
 def search_config(args, from_encoder: bool = False, **values) -> CompletionConfig:
     """The search's settings from the flags of :func:`add_search_flags` and ``--outInterval``
     in ``args`` (parsed flags, or any object with them as attributes:
-    :class:`completion_job.Options`); ``values`` (by flag name) replace some of them: the
+    :class:`completion.job.Options`); ``values`` (by flag name) replace some of them: the
     web page's inputs, evaluate.py's chunk. ``lr`` None is the approach's default;
     ``nIter`` and ``featureIter`` None are the start's (:func:`budget`: from the encoder's z
     if ``from_encoder``, else from noise). A value out of range raises ValueError."""

@@ -1,16 +1,16 @@
 """One completion job: the options, then the inputs, the search and the outputs, one
 batch at a time.
 
-complete.py runs it on the images it is given, and the demo (:mod:`demo`) on its photo
+complete.py runs it on the images it is given, and the demo (:mod:`completion.demo`) on its photo
 under its mask set. Each step is one function:
 
 * :func:`resolve` turns complete.py's parsed flags into one frozen :class:`Options`
-  (the search's settings: :func:`completion_flags.search_config`);
+  (the search's settings: :func:`completion.flags.search_config`);
 * :func:`batches_of` cuts the input list into :class:`Batch` es of ``--batchSize``;
-* :func:`load_inputs` reads a batch's images (or aligns its photos, :mod:`faces`),
-  skipping those that cannot be used, and builds their masks (:mod:`masks`,
-  :mod:`mask_files`) into :class:`Inputs`;
-* :func:`search` completes the batch (:meth:`Searcher.batch`, :func:`completion.complete`)
+* :func:`load_inputs` reads a batch's images (or aligns its photos, :mod:`completion.faces`),
+  skipping those that cannot be used, and builds their masks (:mod:`completion.masks`,
+  :mod:`completion.mask_files`) into :class:`Inputs`;
+* :func:`search` completes the batch (:meth:`Searcher.batch`, :func:`completion.search.complete`)
   and writes its grids and logs as the search goes (:class:`BatchWriter`);
 * :func:`finish` blends, pastes back and writes the batch's per-image files; the index
   and the record of finished batches follow (:class:`Journal`).
@@ -20,7 +20,7 @@ batch while one searches, so memory does not grow with the number of inputs; a r
 resumes after the last finished batch, SIGINT and SIGTERM stop after the batch in flight
 (docs/LARGE_FOLDERS.md). A caller changes the inputs (``load``) or adds outputs
 (``extra``), as the demo does. complete.py's docstring lists the files. This module
-imports TensorFlow (through :mod:`completion` and :mod:`checkpoints`): the drivers
+imports TensorFlow (through :mod:`completion.search` and :mod:`training.checkpoints`): the drivers
 import it once their flags have parsed.
 """
 from __future__ import annotations
@@ -38,19 +38,14 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-import checkpoints
-import completion_flags
-import defaults
-import encoder as learned
-import faces
-import mask_files
-import masks
-import outputs
-import photo_masks
-import precision
+from completion import (encoder as learned, faces, flags as completion_flags, mask_files, masks,
+                        outputs, photo_masks)
+from completion.search import (CompletionConfig, SearchRandom, best_of_restarts, complete, networks,
+                               restart_snapshots)
+from shared import defaults, precision
+from shared.errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
+from training import checkpoints
 import utils
-from completion import CompletionConfig, SearchRandom, best_of_restarts, complete, networks
-from errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
 
 PASTED_DIR = "pasted"
 JOURNAL = "progress.json"      # the finished batches, for resuming (:class:`Journal`)
@@ -79,7 +74,7 @@ class Options:
     hmcL: int
     hmcAnneal: float
     nIter: int | None             # None until the start is known: then its default
-    featureIter: int | None       # (completion_flags.budget, in run)
+    featureIter: int | None       # (completion.flags.budget, in run)
     featureLr: float
     stopTol: float
     stopWindow: int
@@ -233,7 +228,7 @@ def build_masks(options: Options, size: int, paths=(), shapes=(), transforms=())
 
     With ``--align`` a mask file of a photo's size (``shapes``) is drawn on the photo: it
     is warped into the face and its hole, (H, W) bool, is kept so that only its black
-    pixels change when the face is pasted back (:mod:`photo_masks`); the holes are ()
+    pixels change when the face is pasted back (:mod:`completion.photo_masks`); the holes are ()
     otherwise."""
     if options.maskFile or options.maskDir:
         if options.align:
@@ -268,7 +263,7 @@ def load_inputs(options: Options, arch, batch: Batch, log=print) -> Inputs:
 @dataclasses.dataclass(frozen=True)
 class Searcher:
     """A trained model loaded for completion (:func:`load_model`) and where its searches
-    start: random z, or the z of an encoder (:mod:`encoder`, ``--start``). Its
+    start: random z, or the z of an encoder (:mod:`completion.encoder`, ``--start``). Its
     :meth:`batches` is the search of complete.py, the demo and evaluate.py."""
     model: object                  # checkpoints.load_for_completion's DCGAN
     prefix: str                    # the checkpoint it was loaded from
@@ -293,7 +288,7 @@ class Searcher:
     def search(self, images, loss_mask, config: CompletionConfig, random: SearchRandom, *,
                restarts: int = defaults.DEFAULT_RESTARTS, hole=None, z=None, lowres_mask=None):
         """The snapshots of one batch's search: from one z per image (``z``, or random), or
-        the best of ``restarts`` (:mod:`completion`; the first from ``z``); ``hole`` (1 =
+        the best of ``restarts`` (:mod:`completion.search`; the first from ``z``); ``hole`` (1 =
         missing) is where early stopping watches the fill; ``lowres_mask`` (S/8, S/8, 1)."""
         batch = (*networks(self.model), images, loss_mask,
                  None if lowres_mask is None else lowres_mask[None])
@@ -305,23 +300,17 @@ class Searcher:
     def stream(self, images, loss_mask, config: CompletionConfig, seed, *,
                restarts: int = defaults.DEFAULT_RESTARTS, known=None, lowres_mask=None):
         """The snapshots of a search of ``images`` (B, S, S, C) with ``restarts`` starts
-        each, all in one batch (restart-major, as :func:`completion.best_of_restarts`), as
-        they come, every restart's row kept: the web page shows the best so far. Restart 0
-        starts from the encoder's z, the others from random z drawn from ``seed``; ``known``
-        (B or 1, S, S, 1; 1 = known): the face mask, whose hole early stopping watches."""
+        each, all in one batch (:func:`completion.search.restart_snapshots`, as
+        :func:`completion.search.best_of_restarts`), as they come, every restart's row kept:
+        the web page shows the best so far. Restart 0 starts from the encoder's z, the
+        others from random z drawn from ``seed``; ``known`` (B or 1, S, S, 1; 1 = known):
+        the face mask, whose hole early stopping watches."""
         random = seed if isinstance(seed, SearchRandom) else SearchRandom(seed)
-        batch = len(images)
-
-        def tile(array):          # (B or 1, ...) -> (restarts * B, ...), restart-major
-            return np.concatenate([np.broadcast_to(array, (batch, *np.shape(array)[1:]))]
-                                  * restarts)
-
-        z = random.initial_z(batch * restarts, self.arch.z_dim)
-        if self.encoder is not None:
-            z[:batch] = learned.start(self.encoder, images, known)
-        return complete(*networks(self.model), tile(images), tile(loss_mask),
-                        None if lowres_mask is None else lowres_mask[None], config=config,
-                        seed=random, z=z, hole=tile(1.0 - known))
+        z = None if self.encoder is None else learned.start(self.encoder, images, known)
+        return restart_snapshots(*networks(self.model), images, loss_mask,
+                                 None if lowres_mask is None else lowres_mask[None],
+                                 config=config, seed=random, restarts=restarts,
+                                 hole=None if known is None else 1.0 - known, z=z)
 
     def batches(self, images, face_masks, config: CompletionConfig, seed, *, batch_size: int,
                 restarts: int = defaults.DEFAULT_RESTARTS, weighted: bool = True,

@@ -57,8 +57,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-import masks
-from completion_config import APPROACHES, CompletionConfig  # noqa: F401 (completion's API)
+from completion import masks
+from completion.config import APPROACHES, CompletionConfig  # noqa: F401 (completion's API)
 from model import completion_loss, loss_and_gradient
 
 def networks(model) -> tuple:
@@ -511,19 +511,19 @@ def _put(full: np.ndarray, rows: np.ndarray, part: np.ndarray) -> np.ndarray:
     return full
 
 
-def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,
-                     config: CompletionConfig = CompletionConfig(),
-                     seed: int | SearchRandom | None = None,
-                     restarts: int = 1, hole=None, z=None) -> list[Snapshot]:
-    """``restarts`` searches per image from independent random z; keep each image's best.
+def restart_snapshots(generator, discriminator, images, mask, lowres_mask=None, *,
+                      config: CompletionConfig = CompletionConfig(),
+                      seed: int | SearchRandom | None = None,
+                      restarts: int = 1, hole=None, z=None) -> Iterator[Snapshot]:
+    """The snapshots of ``restarts`` searches per image from independent random z, as they
+    come, every restart's row kept (the web page shows the best so far).
 
     All ``B * restarts`` searches run as one batch (restart-major: rows
     ``k * B + i`` are restart ``k`` of image ``i``; batch norm is in inference
-    mode, so they do not interact), then every image keeps the restart with the
-    lowest *final* loss. Returns that restart's snapshots, shaped as for one search
-    of B images. Restart 0 draws the same z as a plain :func:`complete` with the
-    same seed, so it can only do better. ``z`` (B, z_dim): restart 0 starts there
-    instead (a learned start, :mod:`encoder`), the others from random z.
+    mode, so they do not interact). Restart 0 draws the same z as a plain
+    :func:`complete` with the same seed; ``z`` (B, z_dim): restart 0 starts there
+    instead (a learned start, :mod:`completion.encoder`), the others from random z.
+    The z are drawn when this is called, the search runs as the snapshots are read.
     """
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
@@ -540,9 +540,27 @@ def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *
     starts = random.initial_z(batch * restarts, generator.arch.z_dim)
     if z is not None:
         starts[:batch] = np.asarray(z, np.float32)
-    snapshots = list(complete(generator, discriminator, tile(images), tile(mask),
-                              tile(lowres_mask), config=config, seed=random, hole=tile(hole),
-                              z=starts))
+    return complete(generator, discriminator, tile(images), tile(mask), tile(lowres_mask),
+                    config=config, seed=random, hole=tile(hole), z=starts)
+
+
+def best_of_restarts(generator, discriminator, images, mask, lowres_mask=None, *,
+                     config: CompletionConfig = CompletionConfig(),
+                     seed: int | SearchRandom | None = None,
+                     restarts: int = 1, hole=None, z=None) -> list[Snapshot]:
+    """``restarts`` searches per image from independent random z; keep each image's best.
+
+    The searches of :func:`restart_snapshots` (one batch, restart-major), then every
+    image keeps the restart with the lowest *final* loss. Returns that restart's
+    snapshots, shaped as for one search of B images. Restart 0 draws the same z as a
+    plain :func:`complete` with the same seed, so it can only do better. ``z`` (B,
+    z_dim): restart 0 starts there instead (a learned start, :mod:`completion.encoder`),
+    the others from random z.
+    """
+    batch = len(images)
+    snapshots = list(restart_snapshots(generator, discriminator, images, mask, lowres_mask,
+                                       config=config, seed=seed, restarts=restarts, hole=hole,
+                                       z=z))
     final_loss = snapshots[-1].loss.reshape(restarts, batch)
     chosen = final_loss.argmin(axis=0) * batch + np.arange(batch)      # (B,) rows of the winners
     return [snapshot.rows(chosen) for snapshot in snapshots]

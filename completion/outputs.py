@@ -21,7 +21,7 @@ import os
 import numpy as np
 from PIL import Image
 
-import blending
+from completion import blending
 import utils
 
 PER_IMAGE_DIR = os.path.join("completed", "images")

@@ -2,7 +2,7 @@
 
 It completes a real face photo that a dependency ships, so it runs offline:
 scikit-image's ``astronaut()`` (Eileen Collins, NASA, public domain). The demo
-is a caller of :mod:`completion_job` with its own defaults (:data:`DEFAULTS`):
+is a caller of :mod:`completion.job` with its own defaults (:data:`DEFAULTS`):
 the photo is written to ``outDir/demo_photo/astronaut.png`` and completed as
 ``complete.py --align --pasteBack --gif`` would: the face is
 aligned with :mod:`align` (the largest face, ``innerEyesAndBottomLip``, the
@@ -25,12 +25,10 @@ import os
 import numpy as np
 from skimage import data
 
-import completion_job
-import defaults
-import masks
-import outputs
+from completion import job as completion_job, masks, outputs
+from shared import defaults
+from shared.errors import CompletionError, writing
 import utils
-from errors import CompletionError, writing
 
 MASK_TYPES = ("center", "left", "half", "random", "grid", "pattern")
 DEFAULTS = defaults.DEMO     # complete.py's flags the demo sets otherwise

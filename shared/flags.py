@@ -12,10 +12,9 @@ import math
 import os
 import sys
 
-# The defaults the drivers share with the library are written in defaults.py (which the
-# library reads too); these names stay importable from here.
-from defaults import (DEFAULT_FEATURE_ITER, DEFAULT_FEATURE_LR, DEFAULT_LR,  # noqa: F401
-                      DEFAULT_START, DEFAULT_STOP_TOL, DEFAULT_STOP_WINDOW, random_seed)
+# The defaults the drivers share with the library are written in shared/defaults.py (which the
+# library reads too): read them there.
+from shared.defaults import random_seed
 
 STARTS = ("auto", "encoder", "noise")
 START_HELP = ("Where each image's search starts: 'encoder', E(masked face, mask) of the encoder "

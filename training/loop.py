@@ -32,15 +32,13 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-import checkpoints
-import defaults
-import distribute
-import pipeline
+from model import Architecture, DCGAN
+from shared import defaults
+from shared.errors import IOFailure, StopSignals, TrainingError, TrainingInterrupted, writing
+from shared.precision import resolve_precision
+from training import checkpoints, distribute, pipeline
+from training.train_step import LOSS_KEYS, TrainStep
 import utils
-from errors import IOFailure, StopSignals, TrainingError, TrainingInterrupted, writing
-from model import DCGAN, Architecture
-from precision import resolve_precision
-from train_step import LOSS_KEYS, TrainStep
 
 keras = tf.keras
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-import defaults
 from model import DCGAN, Generator, discriminator_losses, generator_loss
+from shared import defaults
 
 keras = tf.keras
 

@@ -1,20 +1,20 @@
 """Every default that the library and the command lines share, written once.
 
-The library's own defaults (:class:`completion_config.CompletionConfig`,
-:func:`masks.make_mask`, :class:`model.Architecture`, :class:`training.TrainConfig`,
-:class:`train_step.TrainStep`) and the flags' (:mod:`completion_flags`, train_dcgan.py)
-are these values, so a library call with no arguments does what the command does with
-no flags. Plain values and the random seed, nothing heavy imported: :mod:`flags` (and so
-every ``--help``) reads them without loading TensorFlow. :mod:`flags` still offers the
-``DEFAULT_*`` names it had.
+The library's own defaults (:class:`completion.config.CompletionConfig`,
+:func:`completion.masks.make_mask`, :class:`model.Architecture`,
+:class:`training.loop.TrainConfig`, :class:`training.train_step.TrainStep`) and the
+flags' (:mod:`completion.flags`, train_dcgan.py) are these values, so a library call
+with no arguments does what the command does with no flags. Plain values and the random
+seed, nothing heavy imported: :mod:`shared.flags` (and so every ``--help``) reads them
+without loading TensorFlow.
 """
 import secrets
 
 # ---------------------------------------------------------------------- the search
-# The search over z (completion.py; complete.py, serve.py and evaluate.py's flags).
+# The search over z (completion/search.py; complete.py, serve.py and evaluate.py's flags).
 DEFAULT_APPROACH = "momentum"
 # Default step size of each completion search, measured on held-out faces (docs/EXPERIMENTS.md,
-# "Choosing the search"). Momentum's is on the loss per known value (completion.py's
+# "Choosing the search"). Momentum's is on the loss per known value (completion/search.py's
 # ``normalize``); Adam is scale-free; HMC steps by --hmcEps and ignores --lr.
 DEFAULT_LR = {"momentum": 1.0, "adam": 0.03, "hmc": 0.0}
 DEFAULT_MOMENTUM = 0.9
@@ -36,11 +36,11 @@ BUDGET = {"noise": {"nIter": 1000, "featureIter": 200},
           "encoder": {"nIter": 0, "featureIter": 25}}
 DEFAULT_N_ITER = BUDGET["noise"]["nIter"]         # the library's (CompletionConfig): no encoder
 DEFAULT_OUT_INTERVAL = 50        # iterations between snapshots (and per compiled call)
-# The feature search that follows the z search (completion.py, docs/DESIGN.md "The feature
+# The feature search that follows the z search (completion/search.py, docs/DESIGN.md "The feature
 # search"): its iterations and its momentum step size, measured on held-out faces.
 DEFAULT_FEATURE_ITER = BUDGET["noise"]["featureIter"]
 DEFAULT_FEATURE_LR = 30.0
-# Early stopping (completion.py's stop_tol, stop_window): each image's search ends when
+# Early stopping (completion/search.py's stop_tol, stop_window): each image's search ends when
 # the mean change of its hole over this many iterations is below this many grey levels
 # (0-255), measured on held-out faces (docs/COMPLETION_SPEED.md).
 DEFAULT_STOP_TOL = 0.5
@@ -49,6 +49,7 @@ DEFAULT_STOP_WINDOW = 10
 # when there is one for it, else uniform noise.
 DEFAULT_START = "auto"
 DEFAULT_RESTARTS = 1             # random starts per image (--nRestarts)
+DEFAULT_COMPLETION_BATCH = 64    # images searched at once (complete.py and evaluate.py's --batchSize)
 DEFAULT_DETECT_SIDE = 1024       # --align: faces are detected on the photo downscaled to this
 
 # ------------------------------------------------------------------------ the masks
@@ -58,9 +59,11 @@ DEFAULT_FRACTION_MASKED = 0.2    # random mask: the original's hard-coded share
 DEFAULT_HALF_SIDE = "left"
 DEFAULT_PATTERN_FRACTION = 0.25  # the paper's random pattern: about 25% missing
 DEFAULT_WEIGHT_WINDOW = 7        # the paper's importance weights: a 7x7 window
+LOWRES_FACTOR = 8                # the original's lowres: 64x64 images compared at 8x8 (the
+                                 # lowres mask, completion/masks.py; its loss, model.py)
 
-# complete.py's flags the demo (no images given, :mod:`demo`) sets otherwise. maskType None:
-# every one of demo.MASK_TYPES.
+# complete.py's flags the demo (no images given, :mod:`completion.demo`) sets otherwise.
+# maskType None: every one of demo.MASK_TYPES.
 DEMO = {"fractionMasked": 0.8, "halfSide": "bottom", "maskType": None,
         "align": True, "pasteBack": True, "gif": True}
 
@@ -78,9 +81,10 @@ DEFAULT_Z_DIM = 100
 DEFAULT_GF_DIM = 64
 DEFAULT_DF_DIM = 64
 DEFAULT_C_DIM = 3
-# Training (training.TrainConfig, train_step.TrainStep; train_dcgan.py's flags): the paper's
-# Adam, and the recipe measured in docs/EXPERIMENTS.md, "The recipe": one G update per D
-# update (the original's 2) and the moving average of G (the original keeps none: 0).
+# Training (training.loop.TrainConfig, training.train_step.TrainStep; train_dcgan.py's
+# flags): the paper's Adam, and the recipe measured in docs/EXPERIMENTS.md, "The recipe":
+# one G update per D update (the original's 2) and the moving average of G (the original
+# keeps none: 0).
 DEFAULT_EPOCH = 25
 DEFAULT_LEARNING_RATE = 0.0002
 DEFAULT_BETA1 = 0.5              # Adam's beta1 in training (the search's Adam: 0.9, above)
