@@ -9,7 +9,11 @@ model runs in float32 or in mixed precision (variables stay float32).
 """
 from __future__ import annotations
 
-import tensorflow as tf
+from shared import speed
+
+speed.configure()    # TensorFlow's CPU kernels for this CPU: only works before its import
+
+import tensorflow as tf  # noqa: E402 (after the kernels' choice)
 
 keras = tf.keras
 

@@ -42,7 +42,7 @@ from completion import (encoder as learned, faces, flags as completion_flags, ma
                         outputs, photo_masks)
 from completion.search import (CompletionConfig, SearchRandom, best_of_restarts, complete, networks,
                                restart_snapshots)
-from shared import defaults, precision
+from shared import defaults, precision, speed
 from shared.errors import CompletionError, CompletionInterrupted, IOFailure, StopSignals, writing
 from training import checkpoints
 import utils
@@ -725,7 +725,8 @@ def run(options: Options, log=print, load=load_inputs, extra=None, command: str 
             journal = Journal.open(options.out_root, fingerprint(options, searcher),
                                    keep=resumable)
             utils.write_json(dataclasses.asdict(options) | {"imgs": list(options.imgs),
-                                                            "checkpoint": searcher.prefix},
+                                                            "checkpoint": searcher.prefix,
+                                                            "cpu_kernels": speed.report()},
                              os.path.join(options.out_root, "options.json"))
             if journal.batches:
                 restore_random(random, journal.random)

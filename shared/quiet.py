@@ -27,6 +27,8 @@ import re
 import sys
 import tempfile
 
+from shared import speed
+
 # An absl/glog line: severity, date, time, thread, file:line]; e.g. "I0000 00:00:17.5  42 port.cc:153] ..."
 _LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ ([\w.]+):\d+\] ")
 # Errors that are only start-up notes: no GPU driver on a CPU machine.
@@ -72,7 +74,10 @@ def _filtered_stderr():
 def quiet_tensorflow(verbose: bool = False) -> None:
     """Import TensorFlow without its start-up notes (see the module docstring); call it
     before anything imports TensorFlow. Does nothing with ``verbose`` or when the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` (or if TensorFlow is imported already)."""
+    ``TF_CPP_MIN_LOG_LEVEL`` (or if TensorFlow is imported already). Either way it first
+    picks TensorFlow's CPU kernels for this CPU (:func:`shared.speed.configure`), which
+    only works before TensorFlow is imported."""
+    speed.configure()
     if verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"

@@ -33,7 +33,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from model import Architecture, DCGAN
-from shared import defaults
+from shared import defaults, speed
 from shared.errors import IOFailure, StopSignals, TrainingError, TrainingInterrupted, writing
 from shared.precision import resolve_precision
 from training import checkpoints, distribute, pipeline
@@ -101,7 +101,8 @@ def train(config: TrainConfig, log=print) -> dict:
     log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
         f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {config.precision}, "
         f"{placement.replicas} replica(s)")
-    options = dataclasses.asdict(config) | {"seed": int(state.data_seed.numpy())}
+    options = dataclasses.asdict(config) | {"seed": int(state.data_seed.numpy()),
+                                            "cpu_kernels": speed.report()}
     try:
         with writing("options.json", IO_ERRORS):
             utils.write_json(options, os.path.join(state.checkpoint_dir, "options.json"))
