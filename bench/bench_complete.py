@@ -30,7 +30,7 @@ def main(argv=None):
     import tensorflow as tf
     from completion import masks
     from completion.search import (CompiledSearch, CompletionConfig, Momentum, SearchRandom,
-                                   gradient_scale, update_rule)
+                                   Stopping, gradient_scale, update_rule)
     from model import Architecture, DCGAN, loss_and_gradient
     from shared.precision import resolve_precision
 
@@ -58,8 +58,9 @@ def main(argv=None):
         feature_state = feature_rule.initial_state(h)
 
         def run(search, variable, state):
-            out = search.run(variable, state, images, mask, low, scale, tf.constant(0),
-                             tf.constant(args.chunk))
+            stopping = Stopping(tf.ones([args.batch_size], tf.bool), tf.zeros_like(images))
+            out = search.run(variable, state, stopping, images, mask, low, 1.0 - mask, scale,
+                             tf.constant(0), tf.constant(args.chunk))
             out[0].numpy()
 
         z_times, feature_times = [], []

@@ -14,6 +14,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from shared import speed  # noqa: E402 (after sys.path)
+
+# The CPU kernels the drivers use on this CPU (shared/speed.py); only works before TensorFlow
+# is imported, so every benchmark measures what a user runs.
+speed.configure()
+
 
 def timed(function, repetitions: int, warmup: int) -> list[float]:
     """Seconds of each of ``repetitions`` calls of ``function`` after ``warmup`` calls."""
@@ -47,6 +53,8 @@ def emit(result: dict) -> None:
     result = {"commit": commit(), "machine": platform.machine(),
               "cpu": cpuinfo[0].get("model name", "unknown") if cpuinfo else "unknown",
               "cpus": os.cpu_count(), "loadavg_1min": round(os.getloadavg()[0], 2), **result}
+    if "tensorflow" in sys.modules and "onednn" not in result:
+        result["onednn"] = speed.onednn_enabled()      # which CPU kernels TensorFlow ran
     print(json.dumps(result), flush=True)
 
 

@@ -113,7 +113,7 @@ class TrainStep:
                                           self.g.state_dict().values()):
                     if average.dtype.is_floating_point:
                         average.lerp_(value, 1.0 - self.ema_decay)
-        return float(d_loss)
+        return float(d_loss.detach())
 
 
 class CompletionStep:
@@ -142,3 +142,118 @@ class CompletionStep:
                 velocity = self.momentum * velocity - self.lr * grad
                 z = (z + velocity).clamp_(-1.0, 1.0)
         return z.detach(), velocity
+
+
+# ------------------------------------------------------------ whole runs, for bench_whole_process.py
+def _load(path: str, size: int, flip: bool):
+    """An image as (3, size, size) in [-1, 1]: centre square crop, resize, optional flip."""
+    import numpy as np
+    from PIL import Image
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side)).resize((size, size),
+                                                                         Image.BICUBIC)
+        array = np.asarray(image, np.float32) / 127.5 - 1.0
+    if flip:
+        array = array[:, ::-1]
+    return torch.from_numpy(array.transpose(2, 0, 1).copy())
+
+
+def _save_grid(images, path: str) -> None:
+    """(B, 3, S, S) in [-1, 1] -> one PNG of the images side by side in rows of 8."""
+    import numpy as np
+    from PIL import Image
+    array = ((images.detach().numpy().transpose(0, 2, 3, 1) + 1.0) * 127.5).clip(0, 255)
+    array = array.astype(np.uint8)
+    rows = [np.concatenate(list(array[i:i + 8]), axis=1) for i in range(0, len(array), 8)]
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
+def _images(folder: str) -> list:
+    import os
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                  if name.lower().endswith((".png", ".jpg", ".jpeg")))
+
+
+def train_main(args) -> None:
+    """``--steps`` train steps on JPEG/PNG files, read by a DataLoader (``--workers``
+    processes), then a checkpoint and a sample grid, as train_dcgan.py ends a short run."""
+    import os
+    import random
+    from torch.utils.data import DataLoader, Dataset
+
+    paths = _images(args.dataset)[:args.steps * args.batch_size]
+
+    class Files(Dataset):
+        def __len__(self):
+            return len(paths)
+
+        def __getitem__(self, index):
+            return _load(paths[index], args.image_size, random.random() < 0.5)
+
+    torch.manual_seed(0)
+    step = TrainStep(args.image_size, g_steps=args.g_steps, ema_decay=args.ema_decay)
+    loader = DataLoader(Files(), batch_size=args.batch_size, shuffle=True, drop_last=True,
+                        num_workers=args.workers)
+    sample_z = torch.rand(64, 100) * 2 - 1
+    for images in loader:
+        d_loss = step(images, torch.rand(args.batch_size, 100) * 2 - 1)
+    os.makedirs(args.out, exist_ok=True)
+    torch.save({"g": step.g.state_dict(), "d": step.d.state_dict(),
+                "g_ema": step.g_ema.state_dict()}, os.path.join(args.out, "model.pt"))
+    with torch.no_grad():
+        _save_grid(step.g_ema.eval()(sample_z), os.path.join(args.out, "samples.png"))
+    print(f"trained {len(loader)} steps, d_loss {d_loss:.3f}")
+
+
+def complete_main(args) -> None:
+    """Complete every 64x64 face of a folder: centre hole, ``--iterations`` momentum steps
+    from noise per batch, then each completion (known pixels kept) written as a PNG."""
+    import os
+    from PIL import Image
+    import numpy as np
+
+    paths = _images(args.dataset)
+    torch.manual_seed(0)
+    size = args.image_size
+    mask = torch.ones(1, 1, size, size)
+    mask[:, :, size // 4:3 * size // 4, size // 4:3 * size // 4] = 0
+    low = torch.ones(1, 1, size // 8, size // 8)
+    os.makedirs(args.out, exist_ok=True)
+    for start in range(0, len(paths), args.batch_size):
+        batch = paths[start:start + args.batch_size]
+        images = torch.stack([_load(path, size, False) for path in batch])
+        search = CompletionStep(images, mask, low, image_size=size)
+        z = torch.rand(len(batch), 100) * 2 - 1
+        z, _ = search.run(z, torch.zeros_like(z), args.iterations)
+        with torch.no_grad():
+            filled = mask * images + (1 - mask) * search.g(z)
+        array = ((filled.numpy().transpose(0, 2, 3, 1) + 1) * 127.5).clip(0, 255)
+        for path, face in zip(batch, array.astype(np.uint8)):
+            Image.fromarray(face).save(os.path.join(args.out, os.path.basename(path)[:-4]
+                                                    + ".png"))
+    print(f"completed {len(paths)} faces")
+
+
+if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(description="The PyTorch yardstick's whole runs.")
+    parser.add_argument("job", choices=("train", "complete"))
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--image_size", type=int, default=64)
+    parser.add_argument("--g_steps", type=int, default=1)
+    parser.add_argument("--ema_decay", type=float, default=0.999)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    arguments = parser.parse_args()
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    (train_main if arguments.job == "train" else complete_main)(arguments)

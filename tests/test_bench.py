@@ -117,3 +117,28 @@ def test_scorer_on_real_faces_against_hand_figures(faces_dir):
     assert figures["psnr_hole"] == pytest.approx(np.mean(by_hand_hole), rel=1e-6)
     assert all(d > 0.05 for d in figures["identity_per_face"])     # a grey hole is not the face
     assert figures["identity"] == pytest.approx(np.mean(figures["identity_per_face"]))
+
+
+def _lines(capsys):
+    import json
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_speed_benchmarks_run_against_the_current_code(capsys):
+    """The throughput benchmarks call the search and the train step directly, so a change of
+    their signatures breaks them silently (bench_complete.py did once): run each at batch 2
+    for one repetition. Each figure must be a rate that agrees with its own timing."""
+    import bench_complete
+    import bench_train
+    bench_complete.main(["--precision", "float32", "--batch_size", "2", "--repetitions", "1",
+                         "--warmup", "0", "--chunk", "2"])
+    bench_train.main(["--precision", "float32", "--batch_size", "2", "--repetitions", "1",
+                      "--warmup", "0", "--image_size", "16", "--gf_dim", "8", "--df_dim", "8"])
+    lines = {line["bench"]: line for line in _lines(capsys)}
+    z = lines["complete_iteration"]
+    assert z["image_iterations_per_s"] == pytest.approx(2 / z["seconds_per_iteration"])
+    assert z["seconds_per_iteration"] == pytest.approx(z["median_s"] / 2)
+    assert lines["complete_feature_iteration"]["image_iterations_per_s"] > 0
+    train = lines["train_step"]
+    assert train["images_per_s"] == pytest.approx(2 / train["median_s"])
+    assert train["gflop_per_step"] > 0
