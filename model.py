@@ -2,7 +2,7 @@
 
 This module is only math: no flags, no printing, no files, no optimizers
 (those, loss scaling, the moving average of G and the compiled train step are
-in ``train_step.py``; the precision names in ``precision.py``).
+in ``training/train_step.py``; the precision names in ``shared/precision.py``).
 
 * Generator and discriminator follow Radford et al. (2016) as the 2016
   ``dcgan-completion.tensorflow`` code built them: a linear layer to a 4x4
@@ -249,8 +249,8 @@ class DCGAN(tf.Module):
 
     ``generator`` is the generator to sample and complete with: a checkpoint that
     keeps a moving average of G's weights loads the average here
-    (:func:`checkpoints.load_for_completion`). Optimizers, loss scaling, the
-    average and the compiled train step are training's (``train_step.py``).
+    (:func:`training.checkpoints.load_for_completion`). Optimizers, loss scaling, the
+    average and the compiled train step are training's (``training/train_step.py``).
     ``sync_bn``: batch norm over the global batch of all replicas (training under
     a ``tf.distribute`` strategy with several).
     """

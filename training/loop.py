@@ -1,12 +1,12 @@
 """Training: build or restore, then one loop that trains and logs, samples and saves.
 
 ``train_dcgan.py`` resolves the flags into a :class:`TrainConfig` and calls
-:func:`train`. The path of a batch: :mod:`pipeline` decodes, crops, flips and
-scales the files to (B, S, S, C) in [-1, 1]; :class:`train_step.TrainStep`
+:func:`train`. The path of a batch: :mod:`training.pipeline` decodes, crops, flips and
+scales the files to (B, S, S, C) in [-1, 1]; :class:`training.train_step.TrainStep`
 (one D update, ``g_steps`` G updates, the moving average of G) trains on it
 with z drawn uniformly from [-1, 1]; this loop then, on its intervals, logs the
 losses (a line and TensorBoard), writes a sample grid of G(fixed z) and saves a
-checkpoint (:mod:`checkpoints`). :mod:`distribute` places the run (one device,
+checkpoint (:mod:`training.checkpoints`). :mod:`training.distribute` places the run (one device,
 several GPUs, several workers).
 
 Resuming is exact: the checkpoint holds the networks, both optimizers, the step,
@@ -49,7 +49,7 @@ IO_ERRORS = (OSError, tf.errors.OpError)   # what a failed write raises (errors.
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Every training option, resolved (``train_dcgan.py --help`` describes each); the
-    defaults are its flags' (:mod:`defaults`)."""
+    defaults are its flags' (:mod:`shared.defaults`)."""
     dataset: str
     epoch: int = defaults.DEFAULT_EPOCH
     learning_rate: float = defaults.DEFAULT_LEARNING_RATE

@@ -39,7 +39,7 @@ class TrainStep(tf.Module):
     ``ema_decay`` > 0 keeps ``generator_ema``, an exponential moving average of G's
     weights (Yazici et al. 2019), updated after every step; samples, exports and
     completion use it. 0 keeps none (the original). The defaults are train_dcgan.py's
-    (:mod:`defaults`): one G update per D update and the average, where the original
+    (:mod:`shared.defaults`): one G update per D update and the average, where the original
     made two and kept none (``g_steps=2, ema_decay=0``).
     """
 
