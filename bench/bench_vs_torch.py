@@ -82,7 +82,7 @@ class _Worker:
     time it is asked (a line on its stdin), answering with the seconds."""
 
     def __init__(self, side: str, what: str, argv: list):
-        argv = [a for a in argv]
+        argv = list(argv)
         if "--what" in argv:           # this worker does one thing only
             i = argv.index("--what")
             j = i + 1

@@ -83,10 +83,10 @@ def main(argv=None):
         for job in args.what:
             times = {}
             for round_ in range(args.rounds):
-                for side, command in commands(job, args, "").items():
-                    out = os.path.join(work, f"{job}_{side}_{round_}")
+                out = os.path.join(work, f"{job}_{round_}")
+                for side, command in commands(job, args, out).items():
                     os.makedirs(out)
-                    seconds = run(commands(job, args, out)[side], out)
+                    seconds = run(command, out)
                     times.setdefault(side, []).append(seconds)
                     common.emit({"bench": f"whole_{job}", "side": side, "round": round_,
                                  "seconds": seconds})
