@@ -16,6 +16,7 @@ import sys
 
 from shared import defaults, flags, precision, quiet
 from shared.errors import TrainingInterrupted, UserError
+from training import image_check
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)   # every option final, the seed drawn
     options = vars(args)
-    quiet.quiet_tensorflow(options.pop("verbose"))
-    from training.loop import TrainConfig, train  # TensorFlow loads here, after the flags are known to be good
+    try:
+        # The folders first, then the files' check starts (in worker processes for a big
+        # folder) while TensorFlow loads.
+        check = image_check.start(args.dataset, args.image_size, args.checkpoint_dir,
+                                  args.sample_dir, args.log_dir)
+    except UserError as error:
+        return flags.fail(str(error))
+    try:
+        quiet.quiet_tensorflow(options.pop("verbose"))
+        from training.loop import TrainConfig, train  # TensorFlow loads here
+    except KeyboardInterrupt:
+        check.cancel()
+        return flags.fail("interrupted before training started", code=130)
 
     # The first line and options.json name the precision used, never "auto".
     chosen, why = precision.choose(args.precision)
@@ -97,7 +109,7 @@ def main(argv=None) -> int:
     print("Options:", json.dumps(dataclasses.asdict(config), default=str), flush=True)
     print(f"Precision: {chosen} ({why})", flush=True)
     try:
-        train(config, log=lambda line: print(line, flush=True))
+        train(config, log=lambda line: print(line, flush=True), check=check)
     except UserError as error:
         return flags.fail(str(error))
     except TrainingInterrupted as stopped:

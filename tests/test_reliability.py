@@ -20,7 +20,7 @@ from PIL import Image
 
 from training import checkpoints
 import complete
-from training import pipeline
+from training import image_check, pipeline
 import train_dcgan
 import utils
 from conftest import ROOT
@@ -155,12 +155,12 @@ def test_image_checks_are_cached_and_redone_for_changed_files(tmp_path, monkeypa
     good, bad = tmp_path / "good.png", tmp_path / "bad.png"
     Image.new("RGB", (8, 8), "red").save(good)
     bad.write_text("not an image")
-    cache = tmp_path / pipeline.IMAGE_CHECK_CACHE
+    cache = tmp_path / image_check.IMAGE_CHECK_CACHE
     lines = []
     warnings = lambda: [line for line in lines if line.startswith("warning:")]
 
     def usable(paths, size, log=lines.append):
-        return pipeline.usable_training_images(str(tmp_path), paths, size, str(tmp_path), log)
+        return image_check.usable_training_images(str(tmp_path), paths, size, str(tmp_path), log)
 
     first = usable([str(good), str(bad)], 8)
     assert [c.path for c in first] == [str(good)] and len(warnings()) == 2 and cache.exists()
@@ -181,6 +181,45 @@ def test_image_checks_are_cached_and_redone_for_changed_files(tmp_path, monkeypa
     assert len(usable([str(good)], 8, print)) == 1
     with pytest.raises(TrainingError, match="none of the 1 images"):
         usable([str(tmp_path / "missing.png")], 8, print)
+
+
+def test_image_check_in_worker_processes_equals_the_check_in_threads(tmp_path):
+    """The worker processes (a big folder, while TensorFlow loads) find what threads find:
+    the same usable files in order, the same warnings, the same cache."""
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    Image.new("L", (12, 9), 7).save(tmp_path / "b.jpg")
+    Image.new("RGB", (1, 1)).save(tmp_path / "tiny.png")          # too small for 8x8
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not an image")
+    Image.new("RGB", (8, 8), "blue").save(tmp_path / "c.png")
+    paths = sorted(str(path) for path in tmp_path.iterdir())
+    found = {}
+    for processes in (False, True):
+        cache_dir = tmp_path / f"cache-{processes}"
+        cache_dir.mkdir()
+        lines = []
+        usable = image_check.usable_training_images(str(tmp_path), paths, 8, str(cache_dir),
+                                                    lines.append, workers=2,
+                                                    processes=processes)
+        cache = json.loads((cache_dir / image_check.IMAGE_CHECK_CACHE).read_text())
+        found[processes] = (usable, [line for line in lines if line.startswith("warning")],
+                            cache)
+    assert found[True] == found[False]
+    usable, warnings, _ = found[True]
+    assert [os.path.basename(c.path) for c in usable] == ["a.png", "b.jpg", "c.png"]
+    assert [c.plain for c in usable] == [True, True, True]
+    assert len(warnings) == 4 and all(name in " ".join(warnings)
+                                      for name in ("tiny.png", "empty.png", "text.jpg"))
+
+
+def test_training_reports_a_missing_dataset_before_loading_tensorflow(tmp_path):
+    """The folder check runs before the TensorFlow import: a wrong --dataset fails fast."""
+    script = ("import sys, train_dcgan; code = train_dcgan.main(['--dataset', sys.argv[1]]); "
+              "print('tensorflow' in sys.modules); sys.exit(code)")
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "nothing")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "does not exist" in run.stderr
+    assert run.stdout.strip() == "False" and "Traceback" not in run.stderr
 
 
 # ------------------------------------------------------------------ flags

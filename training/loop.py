@@ -82,18 +82,20 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------- the entry point
-def train(config: TrainConfig, log=print) -> dict:
+def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None = None) -> dict:
     """Train a DCGAN as ``config`` says; returns the last logged losses.
+
+    ``check`` is the check of the training files (:func:`image_check.start`), if it was
+    started before TensorFlow was imported; else it starts here.
 
     Raises :class:`TrainingError` for bad input or a failure (with the last
     good checkpoint kept; a failed write or read of files is translated here,
     once) and :class:`TrainingInterrupted` after SIGINT/SIGTERM (with a checkpoint).
     """
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
-    paths = pipeline.list_training_images(config.dataset)
-    check_output_folders(config)
-    images = pipeline.usable_training_images(config.dataset, paths, config.image_size,
-                                             config.checkpoint_dir, log)
+    if check is None:
+        check = start_checks(config)
+    images = check.result(log)
     placement = distribute.place(config.strategy, config.batch_size, config.checkpoint_dir)
     state = TrainingState(config, placement, log)
     resumed_from = state.restore()
@@ -117,13 +119,11 @@ def train(config: TrainConfig, log=print) -> dict:
     return last
 
 
-def check_output_folders(config: TrainConfig) -> None:
-    """Fail before any model is built if an output folder cannot be written."""
-    for flag, folder in (("--checkpoint_dir", config.checkpoint_dir),
-                         ("--sample_dir", config.sample_dir), ("--log_dir", config.log_dir)):
-        problem = utils.ensure_writable_dir(folder)
-        if problem:
-            raise TrainingError(f"{flag}: {problem}")
+def start_checks(config: TrainConfig) -> image_check.ImageCheck:
+    """:func:`image_check.start` for ``config``: the dataset and output folders checked,
+    the files' check started."""
+    return image_check.start(config.dataset, config.image_size, config.checkpoint_dir,
+                             config.sample_dir, config.log_dir)
 
 
 # ---------------------------------------------------------------- the loop

@@ -1,6 +1,6 @@
-"""The input pipeline: which files to train on, and ``tf.data`` batches of them.
+"""The input pipeline: ``tf.data`` batches of the training files.
 
-Every file is decoded once at start-up (:func:`usable_training_images`; unusable
+Every file is decoded once at start-up (:mod:`training.image_check`; unusable
 ones are skipped with a warning). :func:`make_dataset` then decodes in
 parallel, centre-crops and resizes to the model's size, flips at random (the
 paper's only augmentation), scales to [-1, 1] and batches. Each epoch's order
@@ -9,18 +9,13 @@ batches an uninterrupted one would have.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import json
 import os
 import sys
-import time
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from shared.errors import TrainingError
 import utils
 
 
@@ -124,83 +119,3 @@ def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-IMAGE_CHECK_CACHE = "image-check.json"  # in --checkpoint_dir: see usable_training_images
-
-
-def list_training_images(dataset: str) -> list[str]:
-    """The image files under ``dataset``; a missing or empty folder is a TrainingError."""
-    if not os.path.isdir(dataset):
-        raise TrainingError(
-            f"dataset folder '{dataset}' does not exist: pass --dataset with a folder of "
-            "aligned faces (see align/ and data/README.md)")
-    paths = utils.list_images(dataset)
-    if not paths:
-        raise TrainingError(f"dataset folder '{dataset}' holds no .png/.jpg/.jpeg images")
-    return paths
-
-
-CHECK_CACHE_VERSION = 1
-
-
-def usable_training_images(dataset: str, paths: Sequence[str], image_size: int, cache_dir: str,
-                           log=print, workers: int | None = None) -> list[utils.ImageCheck]:
-    """The images of ``paths`` (found in ``dataset``) that can be trained on at ``image_size``
-    (:func:`utils.check_training_image` accepts them), in order; a TrainingError if none.
-
-    Each refused file gets one warning naming it and why; a count follows. The results
-    are kept in ``cache_dir``/:data:`IMAGE_CHECK_CACHE`, keyed by path, size and
-    modification time, so a resumed run re-checks only new or changed files (a stat
-    instead of a decode). Files are decoded in a few threads.
-    """
-    started = time.time()
-    cache_path = os.path.join(cache_dir, IMAGE_CHECK_CACHE)
-    cached = _read_check_cache(cache_path, image_size)
-
-    def check(path: str) -> tuple[utils.ImageCheck, list]:
-        try:
-            status = os.stat(path)
-            stamp = [status.st_size, status.st_mtime_ns]
-        except OSError:
-            stamp = None
-        hit = cached.get(path)
-        if stamp and hit and hit[:2] == stamp:
-            return utils.ImageCheck(path, hit[2], hit[3]), hit
-        result = utils.check_training_image(path, image_size)
-        return result, (stamp or [None, None]) + [result.problem, result.plain]
-
-    workers = workers or min(8, os.cpu_count() or 1)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(check, paths, chunksize=64))
-    if any(r.path not in cached or cached[r.path] != entry for r, entry in results):
-        try:
-            utils.write_json({"version": CHECK_CACHE_VERSION, "image_size": image_size,
-                              "files": {r.path: entry for r, entry in results}}, cache_path)
-        except OSError:
-            pass  # only a cache; the output folder's own check reports an unwritable folder
-    usable = []
-    for check_result, _ in results:
-        if check_result.problem is None:
-            usable.append(check_result)
-        else:
-            log(f"warning: skipping {check_result.problem}")
-    skipped = len(paths) - len(usable)
-    if skipped:
-        log(f"warning: skipped {skipped} of {len(paths)} files that are not usable images")
-    log(f"Found {len(paths)} images in {dataset}; {len(usable)} usable "
-        f"(checked in {time.time() - started:.1f}s)")
-    if not usable:
-        raise TrainingError(f"none of the {len(paths)} images in '{dataset}' can be used "
-                            "(see the warnings above)")
-    return usable
-
-
-def _read_check_cache(path: str, image_size: int) -> dict:
-    """{path: [size, mtime_ns, problem, plain]} from a cache file; {} if none or unusable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data.get("version") == CHECK_CACHE_VERSION and data.get("image_size") == image_size:
-            return dict(data["files"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass
-    return {}
