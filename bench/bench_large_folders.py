@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -74,13 +75,15 @@ def make_photos(folder: str, count: int, source: str) -> str:
     return target
 
 
-def run_case(repo: str, inputs: str, out_dir: str, align: bool) -> dict:
-    """Run that checkout's complete.py on the folder ``inputs``: wall seconds, peak MiB."""
+def run_case(repo: str, inputs: str, out_dir: str, align: bool, extra=()) -> dict:
+    """Run that checkout's complete.py on the folder ``inputs`` (``extra`` flags last, so
+    they override): wall seconds, peak MiB."""
     argv = [sys.executable, os.path.join(repo, "complete.py"), inputs, "--outDir", out_dir,
             "--checkpointDir", os.path.join(repo, "checkpoint"), "--nIter", "1",
             "--featureIter", "0", "--seed", "0", "--precision", "float32"]
     if align:
         argv += ["--align", "--pasteBack"]
+    argv += list(extra)
     start = time.perf_counter()
     child = subprocess.Popen(argv, cwd=repo, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True,
@@ -105,6 +108,10 @@ def main(argv=None):
                         help="folder for the inputs, kept between runs (default: temporary)")
     parser.add_argument("--celeba", default=os.path.join(SHARED, "faces", "celeba10k"))
     parser.add_argument("--photo", default=DEFAULT_PHOTO)
+    parser.add_argument("--flags", default="",
+                        help="more complete.py flags, e.g. '--nIter 200 --batchSize 8' (they "
+                             "override the defaults above): a search long enough for the "
+                             "read-ahead to overlap")
     args = parser.parse_args(argv)
     work = args.work or tempfile.mkdtemp(prefix="bench_large_")
     os.makedirs(work, exist_ok=True)
@@ -114,8 +121,10 @@ def main(argv=None):
         inputs = (make_photos(work, count, args.photo) if align
                   else make_faces(work, count, args.celeba))
         with tempfile.TemporaryDirectory(dir=work) as out_dir:
-            result = run_case(os.path.abspath(args.repo), inputs, out_dir, align)
+            result = run_case(os.path.abspath(args.repo), inputs, out_dir, align,
+                              shlex.split(args.flags))
         common.emit({"bench": "large_folders", "repo": os.path.abspath(args.repo),
+                     "flags": args.flags,
                      "case": kind, "inputs": count, **result,
                      "images_per_s": round(count / result["seconds"], 3)})
     if not args.work:

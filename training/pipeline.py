@@ -78,6 +78,9 @@ def decode_image(path, image_size: int, channels: int, plain=True):
     return tf.ensure_shape(image, [image_size, image_size, channels])
 
 
+PREFETCH_BATCHES = 2   # batches decoded ahead of the step
+
+
 def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
                  start_step: int = 0, epochs: int | None = None, channels: int = 3,
                  flip: bool = True, plain=None):
@@ -115,7 +118,13 @@ def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
         return tf.cast(image, tf.float32) / 127.5 - 1.0
 
     dataset = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=True).prefetch(PREFETCH_BATCHES)
+    # No autotuning model: with it, deleting the iterator at the end of a run waited up to
+    # 40 s in about half of the runs (TensorFlow 2.21: the iterator's destructor waits for
+    # the model thread's timed wait; docs/CPU_SPEED.md). Without it the map uses one
+    # call per CPU core, which decodes far faster than a step consumes.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
