@@ -14,7 +14,7 @@ counts only. The generated faces are G(z) of z ~ U(-1, 1), as training draws z, 
 fixed seed, so every checkpoint is measured on the same z; the real faces are read at the
 model's size and channels (a 16x16 model is compared with 16x16 real faces).
 
-:func:`reference_descriptors` caches the real faces' descriptors in an ``.npz`` keyed by
+:func:`reference_descriptors` caches the real faces' descriptors in a JSON file keyed by
 the file list, sizes and modification times, so repeated measurement costs only the
 generated faces. Nothing here imports TensorFlow: a generator is any callable
 ``generator(z)`` of z (B, z_dim) float32 returning (B, S, S, C) images in [-1, 1] (the
@@ -139,9 +139,20 @@ def _cache_key(paths: Sequence[str], image_size: int, channels: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _save_npz(path: str, **arrays) -> None:
-    with open(path, "wb") as handle:          # a handle: np.savez would add .npz to a name
-        np.savez(handle, **arrays)
+def _read_cache(path: str, count: int) -> np.ndarray | None:
+    """The cached descriptors (count, 128), or None if absent or unusable. JSON, not
+    np.load: nothing the project reads can unpickle (tests/test_reliability.py)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            descriptors = np.array(json.load(handle)["descriptors"], np.float64)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return descriptors if descriptors.shape == (count, 128) else None
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def reference_descriptors(sources: Sequence[str] | str, image_size: int, channels: int = 3,
@@ -150,7 +161,7 @@ def reference_descriptors(sources: Sequence[str] | str, image_size: int, channel
     """Descriptors (N, 128) of the real aligned faces of ``sources`` (folders, globs, files),
     read at ``image_size`` and ``channels`` as the model sees them (:mod:`completion.faces`).
 
-    With ``cache_dir``, kept there in ``face-fid-reference-<key>.npz``, where the key
+    With ``cache_dir``, kept there in ``face-fid-reference-<key>.json``, where the key
     hashes the files' paths, sizes and modification times and the size and channels: a
     changed, added or removed face computes them afresh. A cache that cannot be written is
     skipped silently (it is only a cache)."""
@@ -158,12 +169,10 @@ def reference_descriptors(sources: Sequence[str] | str, image_size: int, channel
     cache_path = None
     if cache_dir is not None:
         cache_path = os.path.join(cache_dir, CACHE_PREFIX + _cache_key(paths, image_size,
-                                                                       channels) + ".npz")
-        try:
-            with np.load(cache_path) as cached:
-                return cached["descriptors"]
-        except (OSError, KeyError, ValueError):
-            pass
+                                                                       channels) + ".json")
+        cached = _read_cache(cache_path, len(paths))
+        if cached is not None:
+            return cached
     started = time.perf_counter()
     try:
         images = face_io.read_faces(paths, image_size, channels, warn=lambda line: None)
@@ -176,8 +185,10 @@ def reference_descriptors(sources: Sequence[str] | str, image_size: int, channel
         f"{time.perf_counter() - started:.1f} s")
     if cache_path is not None:
         try:
-            utils.atomic_write(cache_path, lambda path: _save_npz(path, descriptors=descriptors,
-                                                                  paths=np.array(paths)))
+            # floats as repr: read back exactly
+            text = json.dumps({"version": CACHE_VERSION, "paths": paths,
+                               "descriptors": descriptors.tolist()})
+            utils.atomic_write(cache_path, lambda path: _write(path, text))
         except OSError:
             pass
     return descriptors

@@ -144,7 +144,7 @@ def test_reference_descriptors_are_cached_until_a_face_changes(real_faces, netwo
     first = face_fid.reference_descriptors(str(folder), 64, 3, network, str(cache),
                                            log=lambda line: None)
     np.testing.assert_allclose(first, network.descriptors(real_faces[:3]), atol=1e-6)
-    assert len(list(cache.glob("face-fid-reference-*.npz"))) == 1
+    assert len(list(cache.glob("face-fid-reference-*.json"))) == 1
 
     def refuse(*args):
         raise AssertionError("computed again")
@@ -192,7 +192,7 @@ def test_evaluate_reports_the_face_fid_of_the_checkpoint(real_faces, network, tm
     assert summary["face_fid"] == pytest.approx(expected, rel=1e-4)
     assert summary["face_fid_generated"] == 10 and summary["face_fid_real"] == 12
     assert summary["face_fid_checkpoint"] == prefix
-    assert list(out.glob("face-fid-reference-*.npz"))
+    assert list(out.glob("face-fid-reference-*.json"))
 
 
 def test_evaluate_face_fid_of_one_face_is_refused(tmp_path, capsys):
@@ -240,7 +240,7 @@ def test_training_logs_the_face_fid_to_tensorboard(tiny_faces, tmp_path, capsys)
     scalars = read_scalars(run / "logs", "face_fid")
     assert sorted(scalars) == [2, 4]
     assert all(np.isfinite(v) and v > 0 for v in scalars.values())
-    assert list((run / "checkpoint").glob("face-fid-reference-*.npz"))
+    assert list((run / "checkpoint").glob("face-fid-reference-*.json"))
     # the last figure is the FID of the saved model's inference generator (the moving average)
     dcgan, _ = checkpoints.load_for_completion(str(run / "checkpoint"), warn=lambda line: None)
     reference = face_fid.reference_descriptors(str(tiny_faces), 16, 3,
