@@ -14,6 +14,12 @@ original face (definitions in :mod:`evaluation.metrics` and docs/RESULTS.md):
   ours_weighted_blend  ... Poisson-blended
   telea, ns            ``cv2.inpaint`` with Telea's fast marching method and the
                        Navier-Stokes method (radius ``--inpaintRadius``)
+  fsr, fsr_fast        OpenCV-contrib's frequency-selective reconstruction
+                       (``cv2.xphoto.inpaint``, Seiler et al. 2015, Genser et al. 2018):
+                       the hole as a sparse sum of Fourier basis functions fitted to the
+                       known pixels around it, block by block; ``fsr`` is its best
+                       quality (about 3 s a 64x64 face), ``fsr_fast`` its fast setting.
+                       Not in the default ``--methods``: name them
   harmonic             the smoothest fill: Poisson blending of a flat image, i.e. the
                        hole solves Laplace's equation with the known pixels as its
                        boundary (what ``ours_blend`` gives when G(z) has no detail)
@@ -23,6 +29,11 @@ Beside PSNR and SSIM, every method gets the identity distance (:mod:`evaluation.
 dlib's face-recognition distance between the result and the true face (below
 0.6: the same person), and so does the masked input with its hole left black
 (``masked_identity`` in the summary; ``--noIdentity`` skips the measure).
+
+``--faceFid N`` also measures the checkpoint's face FID (:mod:`evaluation.face_fid`): the
+Fréchet distance between dlib descriptors of N faces G(z), z ~ U(-1, 1) from ``--seed``,
+and of the given real faces (``face_fid`` in the summary; the real faces' descriptors are
+cached in ``outDir``). bench/face_fid.py measures several checkpoints at once.
 
 Writes ``outDir/per_image.csv`` (one row per image and method), ``outDir/summary.json``
 (means per method, the options and the checkpoint) and ``outDir/examples.png``
@@ -41,15 +52,17 @@ import cv2
 import numpy as np
 
 from completion import blending, faces, flags as completion_flags, masks, outputs
-from evaluation import identity, metrics
+from evaluation import face_fid, identity, metrics
 from shared import defaults, flags, quiet
 from shared.errors import CompletionError, UserError
 import utils
 
 OURS = ("ours", "ours_blend", "ours_weighted", "ours_weighted_blend")
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+FSR = {"fsr": "INPAINT_FSR_BEST", "fsr_fast": "INPAINT_FSR_FAST"}   # cv2.xphoto's (contrib)
 SIMPLE = ("harmonic", "mean")
-METHODS = OURS + tuple(BASELINES) + SIMPLE
+METHODS = OURS + tuple(BASELINES) + tuple(FSR) + SIMPLE
+DEFAULT_METHODS = OURS + tuple(BASELINES) + SIMPLE   # fsr is slow: named when wanted
 FIGURES = ("psnr_whole", "psnr_hole", "ssim_whole", "ssim_hole", "identity")
 MASKED = "masked"   # the input with its hole black: identity reference only
 EXAMPLES = 8
@@ -63,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("faces", nargs="+", metavar="FACE", help="Aligned ground-truth faces: files, globs, folders")
     add("--limit", type=flags.positive_int, default=None, help="Use the first N faces only")
-    add("--methods", default=",".join(METHODS),
+    add("--methods", default=",".join(DEFAULT_METHODS),
         help=f"Comma-separated methods out of {', '.join(METHODS)}")
     add("--checkpointDir", default=defaults.DEFAULT_CHECKPOINT_DIR,
         help="The trained model (only needed for the ours* methods)")
@@ -82,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
         help="Compute precision of G and D (float32, so that machines compare; complete.py's "
              "default is auto)")
+    add("--faceFid", type=flags.nonnegative_int, default=0, metavar="N",
+        help="Also measure the checkpoint's face FID: N generated faces against the given "
+             "real faces (a few hundred of each or more; 0: not measured)")
     add("--noIdentity", action="store_true",
         help="Skip the identity distance (dlib's face-recognition network)")
     add("--examples", type=flags.nonnegative_int, default=EXAMPLES,
@@ -104,6 +120,32 @@ def inpaint_baseline(truth: np.ndarray, mask: np.ndarray, flag: int, radius: flo
     hole = (mask[..., 0] < 0.5).astype(np.uint8) * 255
     masked = truth * (hole == 0)[..., None].astype(np.uint8)      # the hole's values are not seen
     return cv2.inpaint(np.ascontiguousarray(masked), hole, radius, flag).reshape(truth.shape)
+
+
+def inpaint_fsr(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
+    """OpenCV-contrib's frequency-selective reconstruction (``cv2.xphoto.inpaint``) of uint8
+    ``truth`` (S, S, 3 or 1) where ``mask`` (S, S, 1) is 0. xphoto's mask is the reverse of
+    cv2.inpaint's (non-zero: the known pixels) and its colour image BGR; it rounds the known
+    pixels through its colour space by up to 1, so they are pasted back unchanged."""
+    known = (mask[..., 0] >= 0.5)
+    masked = truth * known[..., None].astype(np.uint8)            # the hole's values are not seen
+    colour = truth.ndim == 3 and truth.shape[-1] == 3
+    source = cv2.cvtColor(masked, cv2.COLOR_RGB2BGR) if colour else masked.reshape(known.shape)
+    filled = np.zeros_like(source)
+    cv2.xphoto.inpaint(np.ascontiguousarray(source), known.astype(np.uint8) * 255, filled,
+                       getattr(cv2.xphoto, FSR[method]))
+    filled = (cv2.cvtColor(filled, cv2.COLOR_BGR2RGB) if colour else filled).reshape(truth.shape)
+    return np.where(known.reshape(*known.shape, *[1] * (truth.ndim - 2)), truth, filled)
+
+
+def check_fsr_available(methods) -> None:
+    """FSR is in OpenCV's contrib modules (opencv-contrib-python-headless), not in the main build."""
+    wanted = [m for m in methods if m in FSR]
+    if wanted and not hasattr(getattr(cv2, "xphoto", None), "inpaint"):
+        raise CompletionError(
+            f"--methods {','.join(wanted)} needs OpenCV's contrib modules (cv2.xphoto), which this "
+            f"OpenCV {cv2.__version__} lacks: pip uninstall -y opencv-python-headless "
+            "opencv-contrib-python-headless && pip install -r requirements.txt")
 
 
 def simple_fill(truth: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
@@ -154,6 +196,10 @@ def evaluate(args, log=print) -> dict:
                               f"choose from {', '.join(METHODS)}")
     if args.weightWindow % 2 == 0:
         raise CompletionError(f"--weightWindow must be odd, got {args.weightWindow}")
+    check_fsr_available(methods)
+    if args.faceFid == 1:
+        raise CompletionError("--faceFid 1: a covariance needs at least 2 generated faces; give "
+                              "a few hundred or more (0: no face FID)")
     paths = utils.expand_image_args(args.faces)[:args.limit]
     missing = [path for path in paths if not os.path.exists(path)]
     if missing or not paths:
@@ -200,6 +246,8 @@ def evaluate(args, log=print) -> dict:
     if identities:
         summary["identity_threshold"] = 0.6
         summary["masked_identity"] = float(np.mean(identities[MASKED]))
+    if args.faceFid:
+        summary.update(measure_face_fid(args, paths, searcher, log))
     write_outputs(args.outDir, rows, summary, images, face_masks, results, args.examples)
     log(format_table(summary))
     return summary
@@ -227,10 +275,39 @@ def fill_holes(methods, searcher, images, face_masks, args, log=print) -> dict:
             results[method] = np.stack([inpaint_baseline(truth, mask, BASELINES[method],
                                                          args.inpaintRadius)
                                         for truth, mask in zip(truths, face_masks)])
+        elif method in FSR:
+            results[method] = np.stack([inpaint_fsr(truth, mask, method)
+                                        for truth, mask in zip(truths, face_masks)])
         elif method in SIMPLE:
             results[method] = np.stack([simple_fill(truth, mask, method)
                                         for truth, mask in zip(truths, face_masks)])
     return {method: results[method] for method in methods}, searches
+
+
+def measure_face_fid(args, paths: list[str], searcher=None, log=print) -> dict:
+    """The face FID of ``--checkpointDir`` (``searcher``'s model if loaded): ``--faceFid``
+    faces G(z) from ``--seed`` against the faces of ``paths``, whose descriptors are cached
+    in ``--outDir``; the summary's entries."""
+    if searcher is None:
+        from training import checkpoints      # TensorFlow loads here
+
+        model, prefix = checkpoints.load_for_completion(args.checkpointDir, args.precision,
+                                                        warn=log)
+    else:
+        model, prefix = searcher.model, searcher.prefix
+    arch = model.arch
+    network = identity.IdentityModel()
+    reference = face_fid.reference_descriptors(paths, arch.image_size, arch.c_dim, network,
+                                               cache_dir=args.outDir, log=log)
+    started = time.perf_counter()
+    value = face_fid.face_fid(lambda z: model.generator(z, training=False), reference,
+                              args.faceFid, arch.z_dim, args.seed, network)
+    seconds = time.perf_counter() - started
+    log(f"Face FID of {prefix}: {value:.4f} ({args.faceFid} generated faces against "
+        f"{len(reference)} real, {seconds:.1f} s)")
+    return {"face_fid": value, "face_fid_generated": args.faceFid,
+            "face_fid_real": len(reference), "face_fid_checkpoint": prefix,
+            "face_fid_seconds": seconds}
 
 
 def face_descriptors(network, faces_: np.ndarray) -> np.ndarray:
@@ -295,6 +372,9 @@ def format_table(summary: dict) -> str:
         lines.append(f"{method:<20} " + " ".join(cells))
     if "masked_identity" in summary:
         lines.append(f"{'(hole left black)':<20} {' ' * 43} {summary['masked_identity']:>9.3f}")
+    if "face_fid" in summary:
+        lines.append(f"face FID {summary['face_fid']:.4f} ({summary['face_fid_generated']} "
+                     f"generated faces against {summary['face_fid_real']} real)")
     return "\n".join(lines)
 
 

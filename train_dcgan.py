@@ -5,7 +5,8 @@
     tensorboard --logdir ./logs
 
 Writes checkpoints to --checkpoint_dir (resumed automatically), 8x8 sample grids
-``train_EE_IIII.png`` to --sample_dir and TensorBoard logs to --log_dir.
+``train_EE_IIII.png`` to --sample_dir and TensorBoard logs to --log_dir (with
+--fid_interval and --fid_faces, the face FID too).
 """
 from __future__ import annotations
 
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="Save a checkpoint every this many steps")
     add("--log_interval", type=flags.positive_int, default=defaults.DEFAULT_LOG_INTERVAL,
         help="Print a progress line and log losses every this many steps")
+    add("--fid_interval", type=flags.nonnegative_int, default=0,
+        help="Log the face FID (dlib face descriptors of --fid_samples samples of the "
+             "inference generator against --fid_faces; evaluation/face_fid.py) as the "
+             "TensorBoard scalar face_fid every this many steps; 0: never")
+    add("--fid_faces", default=None,
+        help="Folder of held-out real aligned faces for --fid_interval (a few hundred or more; "
+             "their descriptors are cached in --checkpoint_dir)")
+    add("--fid_samples", type=flags.positive_int, default=defaults.DEFAULT_FID_SAMPLES,
+        help="Generated faces per face FID (the same z each time)")
     add("--g_steps", type=flags.positive_int, default=defaults.DEFAULT_G_STEPS,
         help="Generator updates per discriminator update (the original: 2; 1 gave the same "
              "held-out completions per step in 71%% of the time, see docs/EXPERIMENTS.md)")

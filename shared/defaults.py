@@ -94,6 +94,7 @@ DEFAULT_BATCH_SIZE = 64
 DEFAULT_SAMPLE_INTERVAL = 100
 DEFAULT_CHECKPOINT_INTERVAL = 500
 DEFAULT_LOG_INTERVAL = 10
+DEFAULT_FID_SAMPLES = 500        # generated faces per face FID (evaluation/face_fid.py)
 DEFAULT_PRECISION = "auto"
 DEFAULT_STRATEGY = "auto"
 DEFAULT_CHECKPOINT_DIR = "checkpoint"   # where training writes and completion reads the model

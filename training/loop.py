@@ -5,8 +5,9 @@
 scales the files to (B, S, S, C) in [-1, 1]; :class:`training.train_step.TrainStep`
 (one D update, ``g_steps`` G updates, the moving average of G) trains on it
 with z drawn uniformly from [-1, 1]; this loop then, on its intervals, logs the
-losses (a line and TensorBoard), writes a sample grid of G(fixed z) and saves a
-checkpoint (:mod:`training.checkpoints`). :mod:`training.distribute` places the run (one device,
+losses (a line and TensorBoard), writes a sample grid of G(fixed z), measures the face
+FID (:mod:`evaluation.face_fid`, with ``--fid_interval``) and saves a checkpoint
+(:mod:`training.checkpoints`). :mod:`training.distribute` places the run (one device,
 several GPUs, several workers).
 
 Resuming is exact: the checkpoint holds the networks, both optimizers, the step,
@@ -36,6 +37,7 @@ from model import Architecture, DCGAN
 from shared import defaults, speed
 from shared.errors import IOFailure, StopSignals, TrainingError, TrainingInterrupted, writing
 from shared.precision import resolve_precision
+from evaluation import face_fid
 from training import checkpoints, distribute, pipeline
 from training.train_step import LOSS_KEYS, TrainStep
 import utils
@@ -72,6 +74,9 @@ class TrainConfig:
     sample_interval: int = defaults.DEFAULT_SAMPLE_INTERVAL
     checkpoint_interval: int = defaults.DEFAULT_CHECKPOINT_INTERVAL
     log_interval: int = defaults.DEFAULT_LOG_INTERVAL
+    fid_interval: int = 0                      # the face FID every this many steps; 0: never
+    fid_faces: str | None = None               # its held-out real aligned faces
+    fid_samples: int = defaults.DEFAULT_FID_SAMPLES
     precision: str = defaults.DEFAULT_PRECISION
     strategy: str = defaults.DEFAULT_STRATEGY
     max_to_keep: int = 3
@@ -92,6 +97,8 @@ def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None =
     good checkpoint kept; a failed write or read of files is translated here,
     once) and :class:`TrainingInterrupted` after SIGINT/SIGTERM (with a checkpoint).
     """
+    face_fid.check_options(config.fid_interval, config.fid_faces, config.fid_samples,
+                           flag=lambda name: f"--{name}")
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     if check is None:
         check = start_checks(config)
@@ -100,6 +107,9 @@ def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None =
     state = TrainingState(config, placement, log)
     resumed_from = state.restore()
     arch = config.architecture
+    fid = (face_fid.Monitor(config.fid_faces, arch.image_size, arch.c_dim, arch.z_dim,
+                            config.fid_samples, state.checkpoint_dir, log)
+           if config.fid_interval and placement.is_chief else None)
     log(f"Model: {arch.image_size}x{arch.image_size}, z_dim {arch.z_dim}, gf_dim "
         f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {config.precision}, "
         f"{placement.replicas} replica(s)")
@@ -109,7 +119,7 @@ def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None =
         with writing("options.json", IO_ERRORS):
             utils.write_json(options, os.path.join(state.checkpoint_dir, "options.json"))
         with StopSignals() as stop:
-            last = train_loop(config, state, placement, images, resumed_from, stop, log)
+            last = train_loop(config, state, placement, images, resumed_from, stop, log, fid)
     except IOFailure as failure:
         raise io_error(failure, state) from None
     if stop.signal is not None:
@@ -129,9 +139,10 @@ def start_checks(config: TrainConfig) -> image_check.ImageCheck:
 # ---------------------------------------------------------------- the loop
 def train_loop(config: TrainConfig, state: TrainingState, placement: distribute.Placement,
                images: list[utils.ImageCheck], resumed_from: str | None, stop: StopSignals,
-               log=print) -> dict:
-    """Train from the restored step to ``--epoch`` epochs; log, sample and save on their
-    intervals, and save at the end (or at a signal). Returns the last logged losses."""
+               log=print, fid: face_fid.Monitor | None = None) -> dict:
+    """Train from the restored step to ``--epoch`` epochs; log, sample, measure the face
+    FID (``fid``, the chief's) and save on their intervals, and save at the end (or at a
+    signal). Returns the last logged losses."""
     steps, batch_size = pipeline.steps_per_epoch(len(images), config.batch_size,
                                                  config.train_size)
     batch_size -= batch_size % placement.replicas  # a small dataset's one batch, split evenly
@@ -167,6 +178,11 @@ def train_loop(config: TrainConfig, state: TrainingState, placement: distribute.
                 outputs.losses(last, step)
             if step % config.sample_interval == 0:
                 outputs.samples(state.sample, epoch, index, step, z, result)
+            if fid is not None and step % config.fid_interval == 0:
+                value, seconds = fid.measure(lambda z: state.train_step.sample(z).numpy())
+                log(f"step: {step} face_fid: {value:.4f} ({config.fid_samples} samples, "
+                    f"{seconds:.1f}s)")
+                outputs.losses({"face_fid": value}, step)
             if step % config.checkpoint_interval == 0:
                 state.read_losses(result, step)
                 log(f"Saved checkpoint {state.save()}")
