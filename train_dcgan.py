@@ -17,6 +17,7 @@ import sys
 
 from shared import defaults, flags, precision, quiet
 from shared.errors import TrainingInterrupted, UserError
+from evaluation import face_fid
 from training import image_check
 
 
@@ -100,8 +101,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)   # every option final, the seed drawn
     options = vars(args)
     try:
-        # The folders first, then the files' check starts (in worker processes for a big
-        # folder) while TensorFlow loads.
+        # The flags' folders first (nothing is created if one is wrong), then the files'
+        # check starts (in worker processes for a big folder) while TensorFlow loads.
+        face_fid.check_options(args.fid_interval, args.fid_faces, args.fid_samples,
+                               flag=lambda name: f"--{name}")
         check = image_check.start(args.dataset, args.image_size, args.checkpoint_dir,
                                   args.sample_dir, args.log_dir)
     except UserError as error:

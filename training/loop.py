@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from model import Architecture, DCGAN
 from shared import defaults, speed
-from shared.errors import IOFailure, StopSignals, TrainingError, TrainingInterrupted, writing
+from shared.errors import (IOFailure, StopSignals, TrainingError, TrainingInterrupted,
+                           UserError, writing)
 from shared.precision import resolve_precision
 from evaluation import face_fid
 from training import checkpoints, distribute, pipeline
@@ -97,8 +98,13 @@ def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None =
     good checkpoint kept; a failed write or read of files is translated here,
     once) and :class:`TrainingInterrupted` after SIGINT/SIGTERM (with a checkpoint).
     """
-    face_fid.check_options(config.fid_interval, config.fid_faces, config.fid_samples,
-                           flag=lambda name: f"--{name}")
+    try:
+        face_fid.check_options(config.fid_interval, config.fid_faces, config.fid_samples,
+                               flag=lambda name: f"--{name}")
+    except UserError:
+        if check is not None:
+            check.cancel()                        # the files' check need not finish
+        raise
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     if check is None:
         check = start_checks(config)
