@@ -30,7 +30,8 @@ def test_evaluate_all_methods(trained_run, faces16, tmp_path):
     out = tmp_path / "eval"
     assert evaluate.main([str(faces16), "--limit", "4", "--checkpointDir",
                           str(trained_run / "checkpoint"), "--outDir", str(out), "--nIter", "2",
-                          "--maskType", "random", "--fractionMasked", "0.8", "--seed", "5"]) == 0
+                          "--maskType", "random", "--fractionMasked", "0.8", "--seed", "5",
+                          "--methods", ",".join(evaluate.METHODS)]) == 0
     rows = _rows(out)
     assert len(rows) == 4 * len(evaluate.METHODS)
     summary = json.loads((out / "summary.json").read_text())
