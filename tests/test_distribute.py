@@ -47,6 +47,19 @@ def test_mirrored_step_equals_single_device_step():
     assert checked >= 10
 
 
+@pytest.mark.slow
+def test_mirrored_steps_with_lazy_r1_and_lr_decay_equal_single_device_steps():
+    """Two steps (the first with the R1 penalty, the second without, chosen in Python as a
+    tf.cond cannot hold synchronised batch norm): the same losses and weights as on one
+    device, within what two Adam steps make of rounding noise."""
+    result = _run_script("mirrored_step.py", env={"REGULARISED": "1"})
+    assert result["replicas"] == 2 and result["initial_weight_diff"] == 0.0
+    for key, diff in result["loss_diff"].items():
+        assert diff < 1e-3, key                           # the second step's, after the first
+    for name, (diff, update) in result["weights"].items():
+        assert diff <= 2 * 2e-4 + 1e-3 * update, (name, diff, update)
+
+
 @pytest.mark.parametrize("gpus,expected", [(0, "default"), (1, "default"), (2, "mirrored"),
                                            (8, "mirrored")])
 def test_auto_strategy_mirrors_over_several_gpus_only(gpus, expected):

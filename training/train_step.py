@@ -119,6 +119,7 @@ class TrainStep(tf.Module):
         self.step = step if step is not None else tf.Variable(0, dtype=tf.int64,
                                                               trainable=False)
         self.seed = seed
+        self.host_step = None       # several replicas: the step, counted in Python (lazy R1)
         self.strategy = tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         self.ema_decay = float(ema_decay)
@@ -151,7 +152,20 @@ class TrainStep(tf.Module):
         z = tf.convert_to_tensor(z, tf.float32)
         if self.replicas == 1:
             return self.single_device_step(images, z)
-        return self.distributed_step(images, z)
+        return self.distributed_step(images, z, self._r1_due_on_host())
+
+    def _r1_due_on_host(self) -> bool:
+        """Several replicas: whether this step carries the R1 penalty, decided in Python (one
+        compiled step for each answer), as a tf.cond cannot hold synchronised batch norm.
+        Counts from the step counter, read once (set ``host_step`` to None after assigning
+        ``step`` between calls)."""
+        if self.r1_gamma == 0 or self.r1_interval == 1:
+            return self.r1_gamma > 0
+        if self.host_step is None:
+            self.host_step = int(self.step.numpy())
+        due = self.host_step % self.r1_interval == 0
+        self.host_step += 1
+        return due
 
     # ------------------------------------------------------------ the moving average
     @property
@@ -209,9 +223,10 @@ class TrainStep(tf.Module):
             images = augment.diff_augment(images, self.policy, seed)
         return self.gan.discriminator(images, training=True)
 
-    def _real_logits_and_r1(self, images):
+    def _real_logits_and_r1(self, images, due=None):
         """(D(x) (B, 1), the R1 penalty to add to D's loss): the penalty times r1_interval on
-        the steps that are a multiple of it, else 0 (one compiled step, a tf.cond)."""
+        the steps that are a multiple of it, else 0. ``due`` None decides by a tf.cond on the
+        step counter (one compiled step); True or False (several replicas) in Python."""
         def d_real(x):
             return self._d(x, 0)
 
@@ -222,17 +237,20 @@ class TrainStep(tf.Module):
         def without():
             return d_real(images), tf.constant(0.0)
 
-        if self.r1_interval == 1:
+        if self.r1_interval == 1 or due is True:
             return with_penalty()
+        if due is False:
+            return without()
         return tf.cond(tf.equal(self.step % self.r1_interval, 0), with_penalty, without)
 
-    def _replica_step(self, images, z):
-        """One D update on (images, G(z)), then ``g_steps`` G updates on the same z."""
+    def _replica_step(self, images, z, r1_due=None):
+        """One D update on (images, G(z)), then ``g_steps`` G updates on the same z;
+        ``r1_due``: :meth:`_real_logits_and_r1`'s ``due``."""
         generator, discriminator = self.gan.generator, self.gan.discriminator
         with tf.GradientTape() as tape:
             fake = generator(z, training=True)                               # (B, S, S, C)
             if self.r1_gamma > 0:
-                real_logits, penalty = self._real_logits_and_r1(images)
+                real_logits, penalty = self._real_logits_and_r1(images, r1_due)
             else:
                 real_logits = self._d(images, 0)                             # (B, 1)
             fake_logits = self._d(fake, 1)                                   # (B, 1)
@@ -269,13 +287,14 @@ class TrainStep(tf.Module):
         self._after_step()
         return outputs
 
-    def _distributed_step(self, images, z):
+    def _distributed_step(self, images, z, r1_due=False):
         """Each replica trains on its contiguous slice of the global batch."""
         def replica_step(images, z):
             context = tf.distribute.get_replica_context()
             size = tf.shape(images)[0] // context.num_replicas_in_sync
             start = context.replica_id_in_sync_group * size
-            return self._replica_step(images[start:start + size], z[start:start + size])
+            return self._replica_step(images[start:start + size], z[start:start + size],
+                                      r1_due)
 
         self._before_step()
         outputs = self.strategy.run(replica_step, args=(images, z))
