@@ -93,7 +93,10 @@ def main(argv=None) -> int:
         source = checkpoints.find(args.checkpoint_dir)
         arch = checkpoints.read_architecture(source)
         real = None
-        if args.bn_dataset is not None:
+        if args.bn_dataset is not None and arch.d_spectral_norm:
+            print(f"note: {source} was trained with --d_spectral_norm, so its discriminator has "
+                  "no batch norm: --bn_dataset has nothing to recompute")
+        elif args.bn_dataset is not None:
             real = real_batches(args.bn_dataset, arch.image_size, arch.c_dim, args.bn_batches,
                                 args.seed)
         rng = np.random.default_rng(args.seed)

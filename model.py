@@ -11,12 +11,20 @@ in ``training/train_step.py``; the precision names in ``shared/precision.py``).
   with 5x5 stride-2 convolutions and leaky ReLU (no batch norm on the first
   layer) down to 4x4 and a linear layer to one logit.
 * GAN losses (Goodfellow et al. 2014, non-saturating generator loss):
-  sigmoid cross-entropy on logits, ``d_loss = d_loss_real + d_loss_fake``.
+  sigmoid cross-entropy on logits, ``d_loss = d_loss_real + d_loss_fake``; or
+  (``loss="hinge"``, Lim & Ye 2017; Miyato et al. 2018) the hinge loss
+  ``d_loss = mean relu(1 - D(x)) + mean relu(1 + D(G(z)))``, ``g_loss = -mean D(G(z))``.
+* Spectral normalisation of D (Miyato et al. 2018, ``d_spectral_norm``): every
+  convolution kernel and the final linear layer divided by its largest singular
+  value, estimated by one power iteration per training step (``ops.SpectralNorm``);
+  D then has no batch norm, as in the paper's SN-DCGAN.
+* The R1 penalty (Mescheder et al. 2018): ``gamma / 2 * E ||grad_x D(x)||^2`` on real images.
 * Completion loss (Yeh, Chen et al., "Semantic Image Inpainting with
   Perceptual and Contextual Losses", Sec. 3.2): per image,
   ``L(z) = || M * (G(z) - y) ||_1 + lam * L_p(z)`` with the perceptual loss
   ``L_p(z) = -log D(G(z))``, the generator's non-saturating loss, which every
-  public implementation uses in place of the paper's ``log(1 - D(G(z)))``.
+  public implementation uses in place of the paper's ``log(1 - D(G(z)))``; for a D
+  trained with the hinge loss, that loss's generator term ``-D(G(z))``.
   ``M`` is the binary mask (1 = known pixel) or the paper's importance
   weights. A second contextual term compares 8x average-pooled images, which
   is how the original completes from a low-resolution version (``lowres``).
@@ -44,17 +52,26 @@ MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 256
 BASE_SIZE = 4          # spatial size of the generator's first feature map
 MAX_FILTER_MULT = 8    # filters grow x2 per layer up to 8 * gf_dim (as the original at 64x64)
+LOSSES = defaults.LOSS_CHOICES   # the GAN losses: sigmoid cross-entropy (the original's), hinge
+SPECTRAL_NORM_WARMUP = 15   # power iterations when D is built (as PyTorch's spectral norm)
 
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-    """What a checkpoint needs to rebuild its networks; stored inside every checkpoint.
-    The defaults are the original's (train_dcgan.py's)."""
+    """What a checkpoint needs to rebuild its networks and use them; stored inside every
+    checkpoint. The defaults are the original's (train_dcgan.py's).
+
+    ``d_spectral_norm`` builds D with spectral normalisation and without batch norm;
+    ``loss`` is the GAN loss D was trained with, which picks the completion's perceptual
+    loss. A checkpoint written before these fields existed loads with their defaults,
+    the original's (no spectral norm, sigmoid cross-entropy)."""
     image_size: int = defaults.DEFAULT_IMAGE_SIZE
     z_dim: int = defaults.DEFAULT_Z_DIM
     gf_dim: int = defaults.DEFAULT_GF_DIM
     df_dim: int = defaults.DEFAULT_DF_DIM
     c_dim: int = defaults.DEFAULT_C_DIM
+    d_spectral_norm: bool = defaults.DEFAULT_D_SPECTRAL_NORM
+    loss: str = defaults.DEFAULT_LOSS
 
     def __post_init__(self):
         size = self.image_size
@@ -66,6 +83,10 @@ class Architecture:
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field} must be a positive integer, got {value!r}")
+        if not isinstance(self.d_spectral_norm, bool):
+            raise ValueError(f"d_spectral_norm must be true or false, got {self.d_spectral_norm!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
     @property
     def num_layers(self) -> int:
@@ -140,6 +161,13 @@ class Discriminator(keras.Model):
     At 64x64 with df_dim 64:
       (B, 64, 64, 3) -> d_h0_conv (B, 32, 32, 64) -> d_h1_conv (B, 16, 16, 128)
       -> d_h2_conv (B, 8, 8, 256) -> d_h3_conv (B, 4, 4, 512) -> d_h3_lin (B, 1)
+
+    With ``arch.d_spectral_norm`` every convolution and the linear layer use their
+    kernel divided by its spectral norm (``ops.SpectralNorm``), estimated from a stored
+    vector u that only :meth:`power_iteration` updates (once per training step), so
+    training and inference calls alike use the stored u; and there is no batch norm
+    (Miyato et al. 2018's SN-DCGAN has none in D: batch statistics would rescale the
+    layers that spectral normalisation bounds).
     """
 
     def __init__(self, arch: Architecture, precision: str = "float32", sync_bn: bool = False):
@@ -147,23 +175,36 @@ class Discriminator(keras.Model):
         self.arch = arch
         policy = dtype_policy(precision)
         n = arch.num_layers
+        spectral = arch.d_spectral_norm
+        conv2d = ops.sn_conv2d if spectral else ops.conv2d
+        linear = ops.sn_linear if spectral else ops.linear
         for i in range(n):
-            setattr(self, f"d_h{i}_conv", ops.conv2d(arch.df_dim * _filter_mult(i), f"d_h{i}_conv",
-                                                     policy))
-            if i > 0:
+            setattr(self, f"d_h{i}_conv", conv2d(arch.df_dim * _filter_mult(i), f"d_h{i}_conv",
+                                                 policy))
+            if i > 0 and not spectral:
                 setattr(self, f"d_bn{i}", ops.batch_norm(f"d_bn{i}", policy, sync_bn))
         self.lin_name = f"d_h{n - 1}_lin"
-        setattr(self, self.lin_name, ops.linear(1, self.lin_name, policy))
+        setattr(self, self.lin_name, linear(1, self.lin_name, policy))
 
     def call(self, images, training=False):
         h = images
         for i in range(self.arch.num_layers):
             h = getattr(self, f"d_h{i}_conv")(h)                             # halves H and W
-            if i > 0:
+            if i > 0 and not self.arch.d_spectral_norm:
                 h = getattr(self, f"d_bn{i}")(h, training=training)
             h = ops.lrelu(h)
         h = tf.reshape(h, [tf.shape(h)[0], -1])                              # (B, 16 * F_last)
         return tf.cast(getattr(self, self.lin_name)(h), tf.float32)          # (B, 1) logits
+
+    @property
+    def spectral_norm_layers(self) -> list:
+        """The spectrally normalised layers (none without ``arch.d_spectral_norm``)."""
+        return [layer for layer in self.layers if isinstance(layer, ops.SpectralNorm)]
+
+    def power_iteration(self) -> None:
+        """One power iteration on every spectrally normalised layer: updates its stored u."""
+        for layer in self.spectral_norm_layers:
+            layer.power_iteration()
 
 
 def _sigmoid_ce(logits, label: float):
@@ -173,22 +214,56 @@ def _sigmoid_ce(logits, label: float):
                                                    logits=logits)
 
 
-def discriminator_losses(real_logits, fake_logits):
-    """The original's D losses, means over the batch of sigmoid CE with labels 1 and 0:
-    d_loss_real = -mean log D(x), d_loss_fake = -mean log(1 - D(G(z))); logits (B, 1)."""
-    d_loss_real = tf.reduce_mean(_sigmoid_ce(real_logits, 1.0))
-    d_loss_fake = tf.reduce_mean(_sigmoid_ce(fake_logits, 0.0))
+def discriminator_losses(real_logits, fake_logits, loss: str = "bce"):
+    """D's losses (d_loss, d_loss_real, d_loss_fake), d_loss = d_loss_real + d_loss_fake;
+    logits (B, 1).
+
+    ``bce`` (the original's), means over the batch of sigmoid CE with labels 1 and 0:
+    d_loss_real = -mean log D(x), d_loss_fake = -mean log(1 - D(G(z))).
+    ``hinge``: d_loss_real = mean relu(1 - D(x)), d_loss_fake = mean relu(1 + D(G(z))).
+    """
+    if loss == "hinge":
+        d_loss_real = tf.reduce_mean(tf.nn.relu(1.0 - tf.reshape(real_logits, [-1])))
+        d_loss_fake = tf.reduce_mean(tf.nn.relu(1.0 + tf.reshape(fake_logits, [-1])))
+    else:
+        d_loss_real = tf.reduce_mean(_sigmoid_ce(real_logits, 1.0))
+        d_loss_fake = tf.reduce_mean(_sigmoid_ce(fake_logits, 0.0))
     return d_loss_real + d_loss_fake, d_loss_real, d_loss_fake
 
 
-def generator_loss(fake_logits):
-    """Non-saturating generator loss: g_loss = -mean log D(G(z)); logits (B, 1) -> scalar."""
-    return tf.reduce_mean(_sigmoid_ce(fake_logits, 1.0))
+def generator_loss(fake_logits, loss: str = "bce"):
+    """G's loss, the mean of :func:`perceptual_loss`: ``bce``, the non-saturating
+    -mean log D(G(z)); ``hinge``, -mean D(G(z)). Logits (B, 1) -> scalar."""
+    return tf.reduce_mean(perceptual_loss(fake_logits, loss))
 
 
-def perceptual_loss(fake_logits):
-    """Per-image perceptual (prior) loss -log D(G(z)): (B, 1) -> (B,)."""
+def perceptual_loss(fake_logits, loss: str = "bce"):
+    """Per-image perceptual (prior) loss, G's loss of the GAN loss D was trained with:
+    -log D(G(z)) for ``bce``, -D(G(z)) (the raw logit) for ``hinge``. (B, 1) -> (B,)."""
+    if loss == "hinge":
+        return -tf.reshape(fake_logits, [-1])
     return _sigmoid_ce(fake_logits, 1.0)
+
+
+def r1_penalty(discriminator, images, gamma: float):
+    """The R1 penalty (Mescheder et al. 2018) and D's logits: (gamma / 2 * E_x ||grad_x D(x)||^2,
+    D(x) (B, 1)), the expectation a mean over the batch of images (B, S, S, C).
+
+    ``discriminator`` is a function of the images to logits (B, 1): D in the mode the
+    caller wants, after an augmentation if any (the gradient is with respect to the
+    images before it). Differentiable in D's weights (the gradient of a gradient)."""
+    images = tf.convert_to_tensor(images)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(images)
+        logits = discriminator(images)
+    gradients = tape.gradient(logits, images)       # of sum_i D(x_i): row i is grad D(x_i), (B, S, S, C)
+    return gamma * 0.5 * tf.reduce_mean(squared_norms(gradients)), logits
+
+
+def squared_norms(gradients):
+    """||g||^2 of each example: (B, ...) -> (B,), in float32."""
+    gradients = tf.cast(gradients, tf.float32)
+    return tf.reduce_sum(tf.reshape(tf.square(gradients), [tf.shape(gradients)[0], -1]), axis=1)
 
 
 def downsample(images, factor: int):
@@ -219,6 +294,9 @@ def completion_loss(generator, discriminator, z, images, mask, lowres_mask, lam)
 
         L(z) = sum |M * (G(z) - y)| + sum |M_low * (pool(G(z)) - pool(y))| + lam * -log D(G(z))
 
+    (``-D(G(z))`` in place of ``-log D(G(z))`` for a D trained with the hinge loss:
+    :func:`perceptual_loss` of ``discriminator.arch.loss``).
+
     z (B, z_dim); images y (B, S, S, C) in [-1, 1]; mask M (B or 1, S, S, 1 or C), 1 on
     known pixels or the importance weights; lowres_mask M_low (B or 1, S/8, S/8, 1 or C),
     or None for no low-resolution term (:func:`contextual_loss`); lam weighs the
@@ -227,7 +305,8 @@ def completion_loss(generator, discriminator, z, images, mask, lowres_mask, lam)
     """
     generated = generator(z, training=False)
     logits = discriminator(generated, training=False)
-    loss = contextual_loss(generated, images, mask, lowres_mask) + lam * perceptual_loss(logits)
+    loss = (contextual_loss(generated, images, mask, lowres_mask)
+            + lam * perceptual_loss(logits, discriminator.arch.loss))
     return loss, generated
 
 
@@ -264,6 +343,8 @@ class DCGAN(tf.Module):
         self.discriminator = Discriminator(arch, precision, sync_bn)
         self.generator(tf.zeros([1, arch.z_dim]))                    # create the weights now
         self.discriminator(tf.zeros([1, *arch.image_shape]))
+        for _ in range(SPECTRAL_NORM_WARMUP if arch.d_spectral_norm else 0):
+            self.discriminator.power_iteration()    # u near the top singular vector from the start
 
     def sample(self, z):
         """G(z) with batch norm in inference mode: (B, z_dim) -> (B, S, S, C)."""

@@ -77,6 +77,32 @@ def build_parser() -> argparse.ArgumentParser:
     add("--g_steps", type=flags.positive_int, default=defaults.DEFAULT_G_STEPS,
         help="Generator updates per discriminator update (the original: 2; 1 gave the same "
              "held-out completions per step in 71%% of the time, see docs/EXPERIMENTS.md)")
+    # Regularised training (docs/TRAINING_RECIPES.md): each off by default, the original's.
+    add("--loss", choices=defaults.LOSS_CHOICES, default=defaults.DEFAULT_LOSS,
+        help="GAN loss: bce, the original's sigmoid cross-entropy (non-saturating G loss); "
+             "hinge, D: mean relu(1 - D(x)) + mean relu(1 + D(G(z))), G: -mean D(G(z)) (Lim & "
+             "Ye 2017; Miyato et al. 2018). Part of the model: completion's perceptual loss "
+             "follows it (-D(G(z)) for hinge), and a resume must keep it")
+    add("--d_spectral_norm", action="store_true",
+        help="Spectral normalisation of the discriminator's convolutions and linear layer "
+             "(Miyato et al. 2018), one power iteration per step; the discriminator then has "
+             "no batch norm (the paper's SN-DCGAN). Part of the model, as --loss")
+    add("--r1_gamma", type=flags.nonnegative_float, default=defaults.DEFAULT_R1_GAMMA,
+        help="Weight gamma of the R1 penalty gamma/2 * E||grad_x D(x)||^2 on real images "
+             "(Mescheder et al. 2018); 0 for none")
+    add("--r1_interval", type=flags.positive_int, default=defaults.DEFAULT_R1_INTERVAL,
+        help="Add the R1 penalty, times this, every this many steps only (StyleGAN2's lazy "
+             "regularisation); 1 for every step")
+    add("--diffaug", type=flags.diffaug, default="none",
+        help="DiffAugment (Zhao et al. 2020): a comma list of color, translation, cutout, "
+             "applied to every image the discriminator sees, real or generated, in both "
+             "updates; none (or '') for none")
+    add("--lr_decay", choices=defaults.LR_DECAY_CHOICES, default=defaults.DEFAULT_LR_DECAY,
+        help="Decay both learning rates from --lr_decay_start to 0 at the last step of "
+             "--epoch epochs, linearly or along half a cosine; none keeps them")
+    add("--lr_decay_start", type=flags.nonnegative_int,
+        default=defaults.DEFAULT_LR_DECAY_START,
+        help="The step the learning-rate decay starts at")
     add("--z_dim", type=flags.positive_int, default=defaults.DEFAULT_Z_DIM, help="Dimension of z")
     add("--gf_dim", type=flags.positive_int, default=defaults.DEFAULT_GF_DIM,
         help="Generator filters in the last layer")

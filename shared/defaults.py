@@ -90,6 +90,18 @@ DEFAULT_LEARNING_RATE = 0.0002
 DEFAULT_BETA1 = 0.5              # Adam's beta1 in training (the search's Adam: 0.9, above)
 DEFAULT_G_STEPS = 1
 DEFAULT_EMA_DECAY = 0.999
+# Regularised training (docs/TRAINING_RECIPES.md), every one off for now: the original's
+# recipe. The loss and spectral norm are part of the model (model.Architecture).
+DEFAULT_LOSS = "bce"             # sigmoid cross-entropy; "hinge"
+DEFAULT_D_SPECTRAL_NORM = False
+DEFAULT_R1_GAMMA = 0.0           # 0: no R1 penalty
+DEFAULT_R1_INTERVAL = 16         # the penalty every this many steps, times this (StyleGAN2's lazy R1)
+DIFFAUG_OPS = ("color", "translation", "cutout")   # DiffAugment's ops, in the order applied
+DEFAULT_DIFFAUG = ()             # DiffAugment's ops (training/augment.py); (): none
+LOSS_CHOICES = ("bce", "hinge")  # model.LOSSES
+LR_DECAY_CHOICES = ("none", "linear", "cosine")
+DEFAULT_LR_DECAY = "none"        # "linear", "cosine": to 0 at the run's last step
+DEFAULT_LR_DECAY_START = 0       # the step the decay starts at
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_SAMPLE_INTERVAL = 100
 DEFAULT_CHECKPOINT_INTERVAL = 500

@@ -14,7 +14,7 @@ import sys
 
 # The defaults the drivers share with the library are written in shared/defaults.py (which the
 # library reads too): read them there.
-from shared.defaults import random_seed
+from shared.defaults import DIFFAUG_OPS, random_seed
 
 STARTS = ("auto", "encoder", "noise")
 START_HELP = ("Where each image's search starts: 'encoder', E(masked face, mask) of the encoder "
@@ -106,6 +106,20 @@ def train_size(text: str) -> float:
     if text.strip().lower() in ("inf", "infinity"):
         return math.inf
     return float(positive_int(text))
+
+
+def diffaug(text: str) -> tuple[str, ...]:
+    """A comma list of DiffAugment ops (color, translation, cutout), '' or 'none' for none:
+    the ops in the order they are applied (color, translation, cutout), each once."""
+    if text.strip().lower() == "none":
+        return ()
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DIFFAUG_OPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown op '{unknown[0]}': give a comma list of {', '.join(DIFFAUG_OPS)}, '' "
+            "or none")
+    return tuple(name for name in DIFFAUG_OPS if name in names)
 
 
 def shard(text: str) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 Builds the same tiny DCGAN twice, on one device and under a MirroredStrategy over two
 logical CPU devices, runs one train step on the same global batch, and prints the
-largest differences of the losses and of every updated variable as JSON.
+largest differences of the losses and of every updated variable as JSON. With the
+environment variable REGULARISED=1: two steps with the lazy R1 penalty (k = 2, so the
+first step carries it and the second not) and a cosine learning-rate decay.
 """
 import json
 import os
@@ -27,12 +29,15 @@ rng = np.random.default_rng(0)
 images = rng.uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32)
 z = rng.uniform(-1, 1, (8, 8)).astype(np.float32)
 
+regularised = os.environ.get("REGULARISED") == "1"
+options = dict(r1_gamma=5.0, r1_interval=2, lr_decay="cosine", total_steps=10) \
+    if regularised else {}
 tf.keras.utils.set_random_seed(1)
-single = TrainStep(DCGAN(arch), g_steps=2, ema_decay=0.0)
+single = TrainStep(DCGAN(arch), g_steps=2, ema_decay=0.0, **options)
 strategy = distribute.make_strategy("mirrored")
 with strategy.scope():
     tf.keras.utils.set_random_seed(1)
-    mirrored = TrainStep(DCGAN(arch, sync_bn=True), g_steps=2, ema_decay=0.0)
+    mirrored = TrainStep(DCGAN(arch, sync_bn=True), g_steps=2, ema_decay=0.0, **options)
 
 
 def variables(train_step):
@@ -42,8 +47,9 @@ def variables(train_step):
 
 before = variables(single)
 initial = max(float(np.abs(before[k] - v).max()) for k, v in variables(mirrored).items())
-out_single = single(images, z)
-out_mirrored = mirrored(images, z)
+for _ in range(2 if regularised else 1):
+    out_single = single(images, z)
+    out_mirrored = mirrored(images, z)
 after_single, after_mirrored = variables(single), variables(mirrored)
 print(json.dumps({
     "replicas": mirrored.replicas,

@@ -139,6 +139,8 @@ def test_export_recomputes_batch_norm_statistics(tiny_faces, tmp_path, capsys):
                               "--bn_dataset", str(tiny_faces)]) == 0
     a, b = checkpoints.latest(str(plain)), checkpoints.latest(str(recalibrated))
     info_a, info_b = checkpoints.read_export_info(a), checkpoints.read_export_info(b)
+    # The export keeps training's recipe.
+    assert info_a.pop("recipe") == checkpoints.read_recipe(source) == info_b.pop("recipe")
     assert info_a == {"generator": "ema", "g_batch_norm_z": 128,
                       "source": "DCGAN.model-4"}
     assert info_b["d_batch_norm_images"] == 64 and info_b["g_batch_norm_z"] == 64

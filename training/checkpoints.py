@@ -11,7 +11,14 @@ TensorFlow's ``checkpoint`` state file naming the newest. It holds
 * for training only: ``optimizer_g``/``optimizer_d`` (Adam state), ``step``,
   the z random generator's state and the fixed sample z, so training resumes
   exactly where it stopped; with ``--ema_decay``, ``generator_ema/...`` (the
-  moving average of G's weights) and ``ema_updates``.
+  moving average of G's weights) and ``ema_updates``; ``recipe``, the training
+  flags as JSON (``training.loop.RECIPE_FLAGS``; an export keeps it in its
+  ``export_info``).
+
+Spectral normalisation (``--d_spectral_norm``, recorded in the architecture) adds
+each of D's layers' power-iteration vector, ``discriminator/<layer>/sn_u``, and
+removes D's batch norm; an architecture record without the field (every checkpoint
+before it, the shipped one) rebuilds D as before.
 
 Completion and exports take the average of G's weights when a checkpoint has
 one: :func:`networks_checkpoint` maps ``generator_ema/...`` onto the generator.
@@ -40,6 +47,7 @@ TRAINED_STEPS_KEY = "trained_steps/.ATTRIBUTES/VARIABLE_VALUE"
 OPTIMIZER_PREFIX = "optimizer_g/"
 EMA_PREFIX = "generator_ema/"
 EXPORT_INFO_KEY = "export_info/.ATTRIBUTES/VARIABLE_VALUE"
+RECIPE_KEY = "recipe/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def training_checkpoint(train_step: TrainStep, with_ema: bool = True,
@@ -187,6 +195,15 @@ def read_architecture(prefix: str) -> Architecture:
         raise CheckpointError(f"'{prefix}' has an unusable architecture record: {error}") from None
 
 
+def read_recipe(prefix: str) -> dict:
+    """The training recipe a checkpoint records ({} for one written before recipes were
+    recorded); an export's is in its export info."""
+    reader = tf.train.load_checkpoint(prefix)
+    if reader.has_tensor(RECIPE_KEY):
+        return json.loads(reader.get_tensor(RECIPE_KEY).decode())
+    return read_export_info(prefix).get("recipe", {})
+
+
 def read_step(prefix: str) -> int:
     """Training steps behind a checkpoint: its step counter, or an export's record of it."""
     reader = tf.train.load_checkpoint(prefix)
@@ -259,6 +276,9 @@ def export(directory: str, out_dir: str, step: int | None = None, real_batches=N
     restore(networks_checkpoint(dcgan, prefix, ema), prefix, partial=True)
     trained = read_step(prefix)
     info = dict(read_export_info(prefix), source=os.path.basename(prefix))
+    recipe = read_recipe(prefix)
+    if recipe:
+        info["recipe"] = recipe
     info["generator"] = "ema" if ema else info.get("generator", "trained")
     if real_batches is not None:
         real_batches = list(real_batches)

@@ -23,6 +23,7 @@ checked before every save, so no checkpoint of a diverged model is written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -81,10 +82,35 @@ class TrainConfig:
     precision: str = defaults.DEFAULT_PRECISION
     strategy: str = defaults.DEFAULT_STRATEGY
     max_to_keep: int = 3
+    # Regularised training (docs/TRAINING_RECIPES.md); every default is the original's.
+    loss: str = defaults.DEFAULT_LOSS
+    d_spectral_norm: bool = defaults.DEFAULT_D_SPECTRAL_NORM
+    r1_gamma: float = defaults.DEFAULT_R1_GAMMA
+    r1_interval: int = defaults.DEFAULT_R1_INTERVAL
+    diffaug: tuple = defaults.DEFAULT_DIFFAUG
+    lr_decay: str = defaults.DEFAULT_LR_DECAY
+    lr_decay_start: int = defaults.DEFAULT_LR_DECAY_START
 
     @property
     def architecture(self) -> Architecture:
-        return Architecture(self.image_size, self.z_dim, self.gf_dim, self.df_dim, self.c_dim)
+        return Architecture(self.image_size, self.z_dim, self.gf_dim, self.df_dim, self.c_dim,
+                            d_spectral_norm=self.d_spectral_norm, loss=self.loss)
+
+    @property
+    def recipe(self) -> dict:
+        """How the model is trained, as stored in each checkpoint and options.json:
+        :data:`RECIPE_FLAGS` and their values (lists for tuples, as JSON reads them back)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in ((name, getattr(self, name)) for name in RECIPE_FLAGS)}
+
+
+# The training recipe a checkpoint records. A resume that changes one of the first two (part
+# of the model: D's layers, and the loss completion's perceptual term follows) is refused;
+# the others may change, with a note.
+MODEL_RECIPE_FLAGS = ("d_spectral_norm", "loss")
+RECIPE_FLAGS = MODEL_RECIPE_FLAGS + (
+    "r1_gamma", "r1_interval", "diffaug", "lr_decay", "lr_decay_start", "g_steps",
+    "ema_decay", "learning_rate", "d_learning_rate", "g_learning_rate", "beta1")
 
 
 # ---------------------------------------------------------------- the entry point
@@ -110,7 +136,8 @@ def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None =
         check = start_checks(config)
     images = check.result(log)
     placement = distribute.place(config.strategy, config.batch_size, config.checkpoint_dir)
-    state = TrainingState(config, placement, log)
+    steps, _ = pipeline.steps_per_epoch(len(images), config.batch_size, config.train_size)
+    state = TrainingState(config, placement, log, total_steps=steps * config.epoch)
     resumed_from = state.restore()
     arch = config.architecture
     fid = (face_fid.Monitor(config.fid_faces, arch.image_size, arch.c_dim, arch.z_dim,
@@ -120,6 +147,7 @@ def train(config: TrainConfig, log=print, check: image_check.ImageCheck | None =
         f"{arch.gf_dim}, df_dim {arch.df_dim}, precision {config.precision}, "
         f"{placement.replicas} replica(s)")
     options = dataclasses.asdict(config) | {"seed": int(state.data_seed.numpy()),
+                                            "recipe": config.recipe,
                                             "cpu_kernels": speed.report()}
     try:
         with writing("options.json", IO_ERRORS):
@@ -238,26 +266,36 @@ class TrainingState:
 
     A checkpoint holds what :func:`checkpoints.training_checkpoint` lists: G and D,
     both optimizers, the moving average of G, the step, the data seed, the z
-    generator's state and the fixed sample z.
+    generator's state, the fixed sample z and the recipe (``config.recipe``).
+    ``total_steps``: the run's last step (``--epoch`` epochs), where a decaying
+    learning rate reaches 0.
     """
 
-    def __init__(self, config: TrainConfig, placement: distribute.Placement, log=print):
+    def __init__(self, config: TrainConfig, placement: distribute.Placement, log=print,
+                 total_steps: int | None = None):
         self.config = config
         self.log = log
         self.checkpoint_dir = placement.checkpoint_dir
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.data_seed = tf.Variable(config.seed, dtype=tf.int64, trainable=False)
         keras.utils.set_random_seed(config.seed)  # the initial weights, reproducible from the seed
         with placement.strategy.scope():
             gan = DCGAN(config.architecture, config.precision, sync_bn=placement.replicas > 1)
             self.train_step = TrainStep(gan, config.learning_rate, config.beta1, config.g_steps,
                                         d_learning_rate=config.d_learning_rate,
                                         g_learning_rate=config.g_learning_rate,
-                                        ema_decay=config.ema_decay)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.data_seed = tf.Variable(config.seed, dtype=tf.int64, trainable=False)
+                                        ema_decay=config.ema_decay, r1_gamma=config.r1_gamma,
+                                        r1_interval=config.r1_interval, diffaug=config.diffaug,
+                                        lr_decay=config.lr_decay,
+                                        lr_decay_start=config.lr_decay_start,
+                                        total_steps=total_steps, step=self.step,
+                                        seed=self.data_seed)
         self.z_rng = tf.random.Generator.from_seed(config.seed)
         sample_z = np.random.default_rng(config.seed).uniform(-1, 1, (SAMPLE_COUNT, config.z_dim))
         self.sample_z = tf.Variable(sample_z.astype(np.float32), trainable=False)
-        self.checkpoint = checkpoints.training_checkpoint(self.train_step, **self._counters())
+        self.checkpoint = checkpoints.training_checkpoint(
+            self.train_step, **self._counters(),
+            recipe=tf.Variable(json.dumps(config.recipe, sort_keys=True), trainable=False))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.checkpoint_dir, max_to_keep=config.max_to_keep,
             checkpoint_name=checkpoints.CHECKPOINT_NAME)
@@ -277,13 +315,7 @@ class TrainingState:
         prefix = checkpoints.latest_loadable(self.checkpoint_dir, warn=self.log)
         if prefix is None:
             return None
-        stored = checkpoints.read_architecture(prefix)
-        if stored != self.config.architecture:
-            raise TrainingError(
-                f"the checkpoint in '{self.config.checkpoint_dir}' is of another model "
-                f"({stored}) than the flags ask for ({self.config.architecture}); pass the "
-                "same --image_size/--z_dim/--gf_dim/--df_dim/--c_dim to resume it, or a new "
-                "--checkpoint_dir to start afresh")
+        self.check_recipe(prefix)
         average = self.train_step.generator_ema is not None
         if checkpoints.is_inference_only(prefix):
             # As the 2016 code continued from the checkpoint it shipped.
@@ -305,9 +337,44 @@ class TrainingState:
             self.log(f"{prefix} has no moving average of G's weights: starting one from G "
                      f"(--ema_decay {self.config.ema_decay}).")
         else:
-            checkpoints.restore(self.checkpoint, prefix, partial=True)
+            checkpoints.restore(checkpoints.training_checkpoint(self.train_step,
+                                                               **self._counters()),
+                                prefix, partial=True)
             self.last_saved = prefix
+        self.train_step.set_learning_rates()   # the flags' (Keras restores the checkpoint's)
         return prefix
+
+    def check_recipe(self, prefix: str) -> None:
+        """Refuse a checkpoint of another model (architecture, spectral norm, loss); note
+        each other recipe flag that differs from the checkpoint's, which this run changes."""
+        stored = checkpoints.read_architecture(prefix)
+        config = self.config
+        wanted = config.architecture
+        fresh = "or a new --checkpoint_dir to start afresh"
+        if dataclasses.replace(stored, d_spectral_norm=wanted.d_spectral_norm,
+                               loss=wanted.loss) != wanted:
+            raise TrainingError(
+                f"the checkpoint in '{config.checkpoint_dir}' is of another model "
+                f"({stored}) than the flags ask for ({wanted}); pass the "
+                f"same --image_size/--z_dim/--gf_dim/--df_dim/--c_dim to resume it, {fresh}")
+        if stored.d_spectral_norm != wanted.d_spectral_norm:
+            raise TrainingError(
+                f"the checkpoint in '{config.checkpoint_dir}' was trained "
+                f"{'with' if stored.d_spectral_norm else 'without'} --d_spectral_norm (its "
+                f"discriminator has {'no ' if stored.d_spectral_norm else ''}batch norm); "
+                f"{'pass' if stored.d_spectral_norm else 'leave out'} --d_spectral_norm to "
+                f"resume it, {fresh}")
+        if stored.loss != wanted.loss:
+            raise TrainingError(
+                f"the checkpoint in '{config.checkpoint_dir}' was trained with --loss "
+                f"{stored.loss}, not {wanted.loss}; pass --loss {stored.loss} to resume it, "
+                f"{fresh}")
+        recipe = checkpoints.read_recipe(prefix)
+        for name, value in config.recipe.items():
+            if name in recipe and recipe[name] != value:
+                self.log(f"note: {prefix} was trained with --{name} "
+                         f"{flag_text(recipe[name])}; this run goes on with --{name} "
+                         f"{flag_text(value)} from step {checkpoints.read_step(prefix)}.")
 
     def sample(self) -> np.ndarray:
         """G(fixed sample z): (SAMPLE_COUNT, S, S, C) in [-1, 1]."""
@@ -346,6 +413,13 @@ class TrainingState:
         if self.last_saved is None:
             return "No checkpoint had been written yet."
         return f"The last good checkpoint, {self.last_saved}, is kept."
+
+
+def flag_text(value) -> str:
+    """A recipe value as on the command line: a list as a comma list, '' for none."""
+    if isinstance(value, (list, tuple)):
+        return "'" + ",".join(value) + "'"
+    return str(value)
 
 
 # ---------------------------------------------------------------- what the loop writes
