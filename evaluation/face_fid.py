@@ -29,14 +29,20 @@ import os
 import time
 from typing import Callable, Sequence
 
-import numpy as np
-import scipy.linalg
+from typing import TYPE_CHECKING
 
-from completion import faces as face_io
-from evaluation import identity
+import numpy as np
+
 from shared import defaults
 from shared.errors import UserError
 import utils
+
+if TYPE_CHECKING:
+    from evaluation import identity
+
+# scipy, dlib and OpenCV (identity, completion.faces) are imported where they are used:
+# train_dcgan.py imports this module for its flag check, before TensorFlow, and a run
+# without --fid_interval should not wait for them (about 0.4 s).
 
 DEFAULT_SAMPLES = defaults.DEFAULT_FID_SAMPLES   # generated faces per measurement
 DEFAULT_SEED = 0             # of the generated faces' z
@@ -71,6 +77,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
         raise ValueError(f"mismatched statistics: {mu1.shape} {sigma1.shape}, "
                          f"{mu2.shape} {sigma2.shape}")
+    import scipy.linalg
+
     diff = mu1 - mu2
     covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
@@ -173,6 +181,9 @@ def reference_descriptors(sources: Sequence[str] | str, image_size: int, channel
         cached = _read_cache(cache_path, len(paths))
         if cached is not None:
             return cached
+    from completion import faces as face_io
+    from evaluation import identity
+
     started = time.perf_counter()
     try:
         images = face_io.read_faces(paths, image_size, channels, warn=lambda line: None)
@@ -202,6 +213,8 @@ def face_fid(generator: Callable | np.ndarray, reference: np.ndarray, count: int
 
     ``generator``: a callable ``G(z)`` -> (B, S, S, C) in [-1, 1], measured on
     ``count`` faces of z ~ U(-1, 1) of ``z_dim`` from ``seed``; or uint8 faces (N, S, S, C)."""
+    from evaluation import identity
+
     network = network or identity.IdentityModel()
     if callable(generator):
         if count is None or z_dim is None:
@@ -219,6 +232,8 @@ class Monitor:
 
     def __init__(self, faces: str, image_size: int, channels: int, z_dim: int,
                  samples: int = DEFAULT_SAMPLES, cache_dir: str | None = None, log=print):
+        from evaluation import identity
+
         self.network = identity.IdentityModel()
         self.reference = reference_descriptors(faces, image_size, channels, self.network,
                                                cache_dir, log)

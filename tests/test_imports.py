@@ -145,9 +145,13 @@ def test_the_library_does_not_import_command_line_helpers():
 
 
 # What a module may import inside a function: what loads TensorFlow (so that --help answers
-# at once) and Gradio (the web page's start). Everything else is imported at the top of the file.
+# at once), Gradio (the web page's start), and what only the face FID needs (scipy, dlib and
+# OpenCV through evaluation.identity and completion.faces: training imports face_fid for its
+# flag check, and a run without --fid_interval should not wait 0.4 s for them).
+# Everything else is imported at the top of the file.
 DEFERRED = {"tensorflow", "gradio", "completion.job", "completion.demo",
-            "training.checkpoints", "training.loop", "completion.encoder"}
+            "training.checkpoints", "training.loop", "completion.encoder",
+            "scipy", "evaluation.identity", "completion.faces"}
 
 
 def deferred(name: str) -> bool:

@@ -13,7 +13,7 @@ import ops
 import train_dcgan
 from model import Architecture, DCGAN
 from training import augment, checkpoints
-from training.train_step import LearningRateDecay, TrainStep
+from training.train_step import FusedAdam, LearningRateDecay, TrainStep
 
 keras = tf.keras
 ARCH = dict(image_size=16, z_dim=8, gf_dim=4, df_dim=4)
@@ -335,12 +335,13 @@ def test_a_resumed_run_continues_the_schedule(tmp_path):
 
 # ---------------------------------------------------------------- all off: the original step
 class OriginalStep:
-    """A copy of the step before issue 29 (one D update, g_steps G updates, Adam; no EMA)."""
+    """A copy of the step before issue 29 (one D update, g_steps G updates, Adam; no EMA).
+    ``adam``: the optimizer class (the step's own fused Adam, or Keras's)."""
 
-    def __init__(self, gan, g_steps=2, learning_rate=2e-4, beta1=0.5):
+    def __init__(self, gan, g_steps=2, learning_rate=2e-4, beta1=0.5, adam=FusedAdam):
         self.gan, self.g_steps = gan, g_steps
-        self.d_optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
-        self.g_optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
+        self.d_optimizer = adam(learning_rate=learning_rate, beta_1=beta1)
+        self.g_optimizer = adam(learning_rate=learning_rate, beta_1=beta1)
         self.d_optimizer.build(gan.discriminator.trainable_variables)
         self.g_optimizer.build(gan.generator.trainable_variables)
         self.step = tf.function(self._step)
@@ -382,6 +383,61 @@ def test_with_every_regulariser_off_the_step_is_the_originals():
     for a, b in zip(new.gan.generator.variables + new.gan.discriminator.variables,
                     old.gan.generator.variables + old.gan.discriminator.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_the_step_with_kerass_own_adam_gives_the_same_weights_within_float_tolerance():
+    """FusedAdam (one ResourceApplyAdam per variable) against keras.optimizers.Adam:
+    the same formula, so after 3 steps of the whole GAN the weights agree to float32
+    rounding (1 - beta is rounded in float32 by the kernel, in float64 by Keras)."""
+    arch = Architecture(**ARCH)
+    keras.utils.set_random_seed(30)
+    new = TrainStep(DCGAN(arch), g_steps=2, ema_decay=0.0)
+    keras.utils.set_random_seed(30)
+    old = OriginalStep(DCGAN(arch), adam=keras.optimizers.Adam)
+    for i in range(3):
+        images, z = _batch(seed=31 + i)
+        out = new(images, z)
+        d_loss, g_loss = old.step(images, z)
+        assert float(out["d_loss"]) == pytest.approx(float(d_loss), rel=1e-5)
+        assert float(out["g_loss"]) == pytest.approx(float(g_loss), rel=1e-5)
+    names = {variable.path for variable in new.gan.generator.variables
+             + new.gan.discriminator.variables}
+    compared = 0
+    for a, b in zip(new.gan.generator.trainable_variables + new.gan.discriminator.trainable_variables,
+                    old.gan.generator.trainable_variables + old.gan.discriminator.trainable_variables):
+        # The bias of a layer followed by batch norm (g_h1 -> g_bn1, d_h1_conv -> d_bn1) has
+        # a gradient of 0 up to rounding (batch norm subtracts it again), and Adam turns
+        # that rounding noise into steps of about lr: those biases differ by up to lr per
+        # step between any two implementations, and change nothing downstream.
+        layer, _, weight = a.path.rpartition("/")
+        bn = layer.replace("_conv", "").replace("_h", "_bn")
+        if weight == "bias" and f"{bn}/gamma" in names:
+            continue
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        compared += 1
+    assert compared == 16     # all 18 but the two biases before batch norm
+
+
+def test_fused_adam_is_adams_formula_by_hand():
+    """Three updates of FusedAdam, compiled, against Adam written out in float64 numpy
+    (Kingma & Ba 2015, Algorithm 1, with epsilon outside the square root as Keras)."""
+    rng = np.random.default_rng(5)
+    start = rng.standard_normal((4, 3)).astype(np.float32)
+    grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(3)]
+    variable = keras.Variable(start)
+    optimizer = FusedAdam(learning_rate=0.01, beta_1=0.5)
+    apply = tf.function(lambda g: optimizer.apply_gradients([(g, variable)]))
+    for g in grads:
+        apply(tf.constant(g))
+    lr, b1, b2, eps = 0.01, 0.5, 0.999, 1e-7
+    x, m, v = start.astype(np.float64), 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        x = x - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
+    assert np.abs(x - start).max() > 0.02          # it moved (3 steps of about lr each)
+    np.testing.assert_allclose(variable.numpy(), x, rtol=1e-5, atol=1e-6)
+    assert int(optimizer.iterations.numpy()) == 3
 
 
 def test_every_regulariser_on_trains_finitely_in_one_compiled_step():

@@ -98,6 +98,9 @@ def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
     all_plain = tf.constant([False] * count if plain is None else list(plain), tf.bool)
     first_epoch = start_step // steps if steps else 0
 
+    # The functions below use tf.cond where they branch on a tensor, so autograph has
+    # nothing to convert; skipping its conversion saves about 0.3 s of every start.
+    @tf.autograph.experimental.do_not_convert
     def epoch_files(epoch):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(count, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
@@ -110,6 +113,7 @@ def make_dataset(paths, image_size: int, batch_size: int, seed: int, steps: int,
     files = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_files)
     files = files.skip((start_step - first_epoch * steps) * batch_size)
 
+    @tf.autograph.experimental.do_not_convert
     def load(path, path_is_plain, index, epoch):
         image = decode_image(path, image_size, channels, path_is_plain)
         if flip:

@@ -66,10 +66,43 @@ class LearningRateDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "total": self.total}
 
 
+class FusedAdam(keras.optimizers.Adam):
+    """Keras's Adam with each variable's update as one fused kernel, TensorFlow's
+    ``ResourceApplyAdam``, instead of Keras's ten or so separate ops per variable.
+
+    The kernel computes Keras's formula, step for step::
+
+        alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+        m += (g - m) * (1 - beta1);  v += (g^2 - v) * (1 - beta2)
+        var -= m * alpha / (sqrt(v) + epsilon)
+
+    on the same slot variables (so checkpoints are the same; only ``1 - beta`` is
+    rounded in float32 instead of Python's float64, a relative 1e-5 in that constant).
+    It traces about 0.4 s faster at the start of a run and makes one pass over each
+    variable instead of several (docs/CPU_SPEED.md). AMSGrad, not used here, falls back
+    to Keras's own update.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.constant(self.beta_1, dtype)
+        beta_2 = tf.constant(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].handle,
+            v=self._velocities[index].handle, beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1,
+            beta2=beta_2, epsilon=tf.constant(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype))
+
+
 def make_optimizer(learning_rate: float, beta1: float, precision: str):
-    """Adam; in float16 wrapped for loss scaling (float16 gradients underflow without it,
-    bfloat16 has float32's range)."""
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
+    """Adam (:class:`FusedAdam`); in float16 wrapped for loss scaling (float16 gradients
+    underflow without it, bfloat16 has float32's range)."""
+    optimizer = FusedAdam(learning_rate=learning_rate, beta_1=beta1)
     if precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
