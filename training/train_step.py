@@ -174,7 +174,8 @@ class TrainStep(tf.Module):
         self.d_optimizer = make_optimizer(d_learning_rate or learning_rate, beta1, gan.precision)
         self.g_optimizer.build(gan.generator.trainable_variables)
         self.d_optimizer.build(gan.discriminator.trainable_variables)
-        self.single_device_step = tf.function(self._single_device_step, reduce_retracing=True, autograph=False)
+        self.single_device_step = tf.function(self._single_device_step, reduce_retracing=True,
+                                              autograph=False)
         self.distributed_step = tf.function(self._distributed_step, reduce_retracing=True)
 
     def __call__(self, images, z) -> dict:
