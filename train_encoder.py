@@ -7,7 +7,9 @@ E is trained against the generator in --checkpoint_dir (the shipped model by def
 on G's own samples (whose z is known) and on the real aligned faces of --dataset, with
 random masks of every kind (completion/encoder.py says how). Checkpoints go to
 ``<checkpoint_dir>/encoder/`` (or --encoder_dir) every --checkpoint_interval steps and at
-the end; rerunning the same command resumes from the newest one. complete.py, evaluate.py
+the end; rerunning the same command resumes from the newest one. After fine-tuning a
+generator, ``--init_from <old model>`` starts from the encoder trained for the old one: a few
+hundred steps then adapt it (a fresh encoder needs a few thousand). complete.py, evaluate.py
 and serve.py start their search from E's z whenever the model's folder holds an encoder
 for it (``--start noise`` turns that off).
 """
@@ -49,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--export", default=None, metavar="DIR",
         help="Do not train: write the newest encoder of --encoder_dir without optimizer state "
              "to DIR (e.g. <model>/encoder, to ship it beside the generator)")
+    add("--init_from", default=None, metavar="DIR",
+        help="Start from the weights of the encoder in DIR (a model's folder or its encoder/ "
+             "folder, e.g. the model you fine-tuned G from) instead of random ones; --steps "
+             "then counts the new training. Not used when --encoder_dir holds a checkpoint "
+             "(training resumes from that)")
     add("--max_images", type=flags.positive_int, default=20000,
         help="Read at most this many faces of --dataset (they are held in memory)")
     return parser
@@ -121,7 +128,10 @@ def train(args) -> int:
             raise UserError(f"the encoder in '{out_dir}' was trained for another model "
                             f"({stored.arch}); pass a new --encoder_dir to start afresh")
         checkpoint.read(manager.latest_checkpoint).expect_partial()
-        print(f"Resuming from {manager.latest_checkpoint} (step {int(step.numpy())})")
+        print(f"Resuming from {manager.latest_checkpoint} (step {int(step.numpy())})"
+              + (f"; --init_from {args.init_from} is not used" if args.init_from else ""))
+    elif args.init_from:
+        _init_from(args.init_from, encoder, arch)
 
     # Masks: a fixed bank, drawn from in the graph.
     bank = tf.constant(enc.random_masks(4096, arch.image_size, rng))
@@ -168,6 +178,27 @@ def train(args) -> int:
             manager.save(checkpoint_number=now)
     print(f"Done: {manager.latest_checkpoint}")
     return 0
+
+
+def _init_from(directory: str, encoder, arch) -> None:
+    """Copy into ``encoder`` the weights of the encoder found in ``directory``, which must
+    have been trained for a generator of ``arch`` (its optimizer state and step are not
+    taken: this is a new training)."""
+    from completion import encoder as enc
+
+    prefix = enc.find(directory)
+    if prefix is None:
+        raise UserError(f"--init_from: '{directory}' holds no encoder checkpoint; pass a model "
+                        "folder with an encoder/ folder (such as checkpoint), or leave the flag "
+                        "out to start from random weights")
+    source, info = enc.load(prefix)
+    if info.arch != arch or info.ef_dim != encoder.ef_dim:
+        raise UserError(f"--init_from: the encoder {prefix} was trained for another model "
+                        f"({info.arch}, {info.ef_dim} filters); leave the flag out to start "
+                        "from random weights")
+    for target, value in zip(encoder.variables, source.variables, strict=True):
+        target.assign(value)
+    print(f"Starting from the weights of {prefix} (trained for step {info.generator_step})")
 
 
 if __name__ == "__main__":

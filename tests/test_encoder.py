@@ -136,6 +136,53 @@ def test_bad_dataset_is_one_clear_error(trained_run, tmp_path, capsys):
     assert "must not be the generator's own folder" in capsys.readouterr().err
 
 
+def test_init_from_starts_from_another_encoders_weights(trained_run, tiny_faces, tmp_path,
+                                                        capsys):
+    """--init_from copies the weights of a model's encoder (a fine-tuned G's new encoder
+    starts from its parent's); with a learning rate of 1e-12, 2 steps leave them within 1e-9
+    of the source, while a fresh encoder of the same seed is far from it."""
+    assert train(trained_run, tiny_faces, tmp_path / "model" / enc.ENCODER_DIR, 10) == 0
+    source, _ = enc.load(enc.find(str(tmp_path / "model")))
+    assert train(trained_run, tiny_faces, tmp_path / "tuned", 2,
+                 ["--init_from", str(tmp_path / "model"), "--learning_rate", "1e-12"]) == 0
+    assert "Starting from the weights of" in capsys.readouterr().out
+    assert train(trained_run, tiny_faces, tmp_path / "fresh", 2,
+                 ["--learning_rate", "1e-12"]) == 0
+    tuned, tuned_info = enc.load(enc.find(str(tmp_path / "tuned")))
+    fresh, _ = enc.load(enc.find(str(tmp_path / "fresh")))
+    kernels = [v for v in source.variables if "kernel" in v.path]
+    assert kernels
+    for a, b, c in zip(source.variables, tuned.variables, fresh.variables):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9)
+        if "kernel" in a.path:
+            assert np.abs(c.numpy() - a.numpy()).max() > 1e-3
+    # A new training: its own step count, and it records the generator it was tuned for.
+    assert enc.find(str(tmp_path / "tuned")).endswith(f"{enc.ENCODER_NAME}-2")
+    assert tuned_info.generator_step == checkpoints.step_of(checkpoints.latest(
+        str(trained_run / "checkpoint")))
+    # Resuming takes the run's own checkpoint, and says the flag is not used.
+    assert train(trained_run, tiny_faces, tmp_path / "tuned", 3,
+                 ["--init_from", str(tmp_path / "model")]) == 0
+    assert "--init_from" in capsys.readouterr().out
+
+
+def test_init_from_errors_name_the_flag(trained_run, tiny_faces, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train(trained_run, tiny_faces, tmp_path / "a", 2, ["--init_from", str(empty)]) == 2
+    error = capsys.readouterr().err
+    assert "--init_from" in error and "holds no encoder" in error and "Traceback" not in error
+    # An encoder of another architecture (an encoder with more filters) is refused.
+    other = enc.Encoder(Architecture(**TINY), ef_dim=enc.ENCODER_FILTERS * 2)
+    info = enc.EncoderInfo(Architecture(**TINY), 1, enc.ENCODER_FILTERS * 2)
+    enc.checkpoint_of(other, info).write(str(tmp_path / "wide" / f"{enc.ENCODER_NAME}-1"))
+    assert train(trained_run, tiny_faces, tmp_path / "b", 2,
+                 ["--init_from", str(tmp_path / "wide")]) == 2
+    error = capsys.readouterr().err
+    assert "--init_from" in error and "another model" in error and "Traceback" not in error
+    assert not (tmp_path / "b").exists() or enc.find(str(tmp_path / "b")) is None
+
+
 @pytest.fixture(scope="module")
 def model_with_encoder(trained_run, tiny_faces, tmp_path_factory):
     """A copy of the tiny model's folder with an encoder trained for it in encoder/."""
