@@ -3,6 +3,7 @@ DiffAugment, learning-rate decay, and the recipe in checkpoints; each checked ag
 value derived independently (numpy, finite differences, a copy of the original step)."""
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -454,28 +455,58 @@ def test_every_regulariser_on_trains_finitely_in_one_compiled_step():
 
 
 # ---------------------------------------------------------------- the shipped model, flags
-def test_the_shipped_checkpoint_loads_for_completion_as_before():
-    from conftest import ROOT
-    directory = ROOT / "checkpoint"
-    if not (directory / "DCGAN.model-2000.index").exists():
-        pytest.skip("no shipped checkpoint in this checkout")
-    dcgan, prefix = checkpoints.load_for_completion(str(directory))
-    assert dcgan.arch == Architecture() and checkpoints.read_recipe(prefix) == {}
-    discriminator = dcgan.discriminator
-    assert not discriminator.spectral_norm_layers
-    assert [l.name for l in discriminator.layers
-            if isinstance(l, keras.layers.BatchNormalization)] == ["d_bn1", "d_bn2", "d_bn3"]
+def _without_recipe(prefix: str, target: str) -> str:
+    """A copy of the export ``prefix`` whose export info has no recipe, as exports made
+    before recipes were recorded (the step-2,000 model shipped until 2026-12-06): every
+    tensor copied by name, only that JSON string changed."""
     reader = tf.train.load_checkpoint(prefix)
-    np.testing.assert_array_equal(
-        discriminator.d_h1_conv.kernel.numpy(),
-        reader.get_tensor("discriminator/d_h1_conv/_kernel/.ATTRIBUTES/VARIABLE_VALUE"))
-    # The perceptual term is still -log D(G(z)) = softplus(-logit).
+    names = sorted(reader.get_variable_to_dtype_map())
+    values = [reader.get_tensor(name) for name in names]
+    at = names.index(checkpoints.EXPORT_INFO_KEY)
+    info = json.loads(values[at].decode())
+    assert "recipe" in info
+    del info["recipe"]
+    values[at] = json.dumps(info).encode()
+    tf.raw_ops.SaveV2(prefix=target, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[tf.constant(v) for v in values])
+    return target
+
+
+def test_the_shipped_checkpoint_and_one_without_a_recipe_load_for_completion(tmp_path):
+    """The shipped export records its recipe (BCE, D with batch norm, lazy R1 at 0.1); a copy
+    without it (an export from before recipes) loads as the same model: no spectral norm,
+    D's batch norms, the perceptual term -log D(G(z))."""
+    from conftest import ROOT
+    shipped = checkpoints.find(str(ROOT / "checkpoint"))
+    if shipped is None:
+        pytest.skip("no shipped checkpoint in this checkout")
+    recipe = checkpoints.read_recipe(shipped)
+    assert (recipe["loss"], recipe["d_spectral_norm"], recipe["r1_gamma"]) == ("bce", False, 0.1)
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    _without_recipe(shipped, str(old_dir / os.path.basename(shipped)))
     z = tf.constant(np.random.default_rng(40).uniform(-1, 1, (2, 100)).astype(np.float32))
-    images = tf.zeros([2, 64, 64, 3])
-    loss, generated = model.completion_loss(dcgan.generator, discriminator, z, images,
-                                            tf.zeros([1, 64, 64, 1]), None, 1.0)
-    logits = discriminator(generated).numpy()[:, 0].astype(np.float64)
-    np.testing.assert_allclose(loss.numpy(), np.logaddexp(0, -logits), rtol=1e-5)
+    outputs = []
+    for directory in (ROOT / "checkpoint", old_dir):
+        dcgan, prefix = checkpoints.load_for_completion(str(directory))
+        assert dcgan.arch == Architecture()
+        discriminator = dcgan.discriminator
+        assert not discriminator.spectral_norm_layers
+        assert [l.name for l in discriminator.layers
+                if isinstance(l, keras.layers.BatchNormalization)] == ["d_bn1", "d_bn2", "d_bn3"]
+        reader = tf.train.load_checkpoint(prefix)
+        np.testing.assert_array_equal(
+            discriminator.d_h1_conv.kernel.numpy(),
+            reader.get_tensor("discriminator/d_h1_conv/_kernel/.ATTRIBUTES/VARIABLE_VALUE"))
+        # The perceptual term is -log D(G(z)) = softplus(-logit).
+        images = tf.zeros([2, 64, 64, 3])
+        loss, generated = model.completion_loss(dcgan.generator, discriminator, z, images,
+                                                tf.zeros([1, 64, 64, 1]), None, 1.0)
+        logits = discriminator(generated).numpy()[:, 0].astype(np.float64)
+        np.testing.assert_allclose(loss.numpy(), np.logaddexp(0, -logits), rtol=1e-5)
+        outputs.append(generated.numpy())
+    assert checkpoints.read_recipe(str(old_dir / os.path.basename(shipped))) == {}
+    np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
 @pytest.mark.parametrize("flag,value,words", [
