@@ -191,13 +191,13 @@ def _init_from(directory: str, encoder, arch) -> None:
         raise UserError(f"--init_from: '{directory}' holds no encoder checkpoint; pass a model "
                         "folder with an encoder/ folder (such as checkpoint), or leave the flag "
                         "out to start from random weights")
-    source, info = enc.load(prefix)
+    info = enc.read_info(prefix)
     if info.arch != arch or info.ef_dim != encoder.ef_dim:
         raise UserError(f"--init_from: the encoder {prefix} was trained for another model "
                         f"({info.arch}, {info.ef_dim} filters); leave the flag out to start "
                         "from random weights")
-    for target, value in zip(encoder.variables, source.variables, strict=True):
-        target.assign(value)
+    # Straight into the (built) encoder: every one of its weights must be found there.
+    enc.checkpoint_of(encoder).read(prefix).assert_existing_objects_matched().expect_partial()
     print(f"Starting from the weights of {prefix} (trained for step {info.generator_step})")
 
 
