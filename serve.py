@@ -562,12 +562,17 @@ class Handlers:
 
         Not Gradio's ``cancels=``: cancelling the running generator left its concurrency slot
         taken in Gradio 6.31 (the next Complete never started), and it would drop the result so
-        far, which the search hands back here."""
+        far, which the search hands back here.
+
+        It answers with a notice, not on the status line: the search's final status
+        ("Stopped at iteration ...") can reach the browser before this event's answer, which
+        then hid it."""
         run = self.page.runs.get(request.session_hash)
         if run is None or run.stop.is_set() or run.done:
-            return "Nothing to stop."
+            gr.Info("Nothing to stop.")
+            return
         run.stop.set()
-        return "Stopping at the search's next update..."
+        gr.Info("Stopping at the search's next update...")
 
     def on_unload(self, request: "gr.Request"):
         """The user left: stop their search and delete its files."""
@@ -688,7 +693,9 @@ def wire_events(blocks, ui: types.SimpleNamespace, handlers: Handlers):
          ui.out_interval, ui.n_restarts, ui.seed, ui.weighted, ui.blend, ui.checkpoint_dir,
          ui.stop_tol],
         run_outs, concurrency_limit=1, concurrency_id="search")
-    ui.stop_button.click(handlers.on_stop, None, ui.status, queue=False)
+    # queued (a notice needs the queue), never waiting: its own unlimited concurrency group
+    ui.stop_button.click(handlers.on_stop, None, None, concurrency_limit=None,
+                         concurrency_id="stop")
     blocks.unload(handlers.on_unload)
 
 

@@ -151,9 +151,16 @@ def open_page(browser, server):
 
 
 def wait_status(page, pattern: str, timeout: float = 120):
-    """Wait until the status line matches the regular expression ``pattern``; return its text."""
-    page.wait_for_function("pattern => new RegExp(pattern).test(document.querySelector("
-                           "'#status').innerText)", arg=pattern, timeout=timeout * 1000)
+    """Wait until the status line matches the regular expression ``pattern``; return its text
+    (on a timeout, the failure shows the status line it had then)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("pattern => new RegExp(pattern).test(document.querySelector("
+                               "'#status').innerText)", arg=pattern, timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        pytest.fail(f"the status line did not match {pattern!r} within {timeout:g} s; it says: "
+                    f"{page.inner_text(STATUS)!r}")
     return page.inner_text(STATUS)
 
 
@@ -428,6 +435,8 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     page.click("#complete")
     wait_status(page, rf"Iteration [1-9]\d* of at most {total}")
     page.click("#stop")
+    # a notice, not the status line (its answer could come after the final status and hide it)
+    page.get_by_text("Stopping at the search's next update").first.wait_for(timeout=10_000)
     status = wait_status(page, rf"Stopped at iteration \d+ of {total}", timeout=60)
     assert "Pasted (blended) into astronaut.png at 512x512" in status   # --blend: the default
     page.locator("#download-pasted").wait_for(state="visible", timeout=10_000)
