@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--learning_rate", type=flags.positive_float, default=0.0005, help="Adam learning rate")
     add("--pixel_weight", type=flags.nonnegative_float, default=1.0,
         help="Weight of |G(E(x, m)) - x| (mean over pixels, [-1, 1] scale) beside |E(x, m) - z|^2")
+    add("--hole_weight", type=flags.nonnegative_float, default=0.0,
+        help="Weight of |G(E(x, m)) - x| over the hidden pixels alone (their mean), added to "
+             "the whole image's: the part of the start the search cannot correct from the "
+             "known pixels")
+    add("--ef_dim", type=flags.positive_int, default=None,
+        help="Filters of E's first layer, doubling per layer (default: 32, or --init_from's)")
     add("--seed", type=flags.seed, default=0, help="Seed of E's weights, the masks and z")
     add("--checkpoint_interval", type=flags.positive_int, default=250,
         help="Save a checkpoint every this many steps")
@@ -113,20 +119,28 @@ def train(args) -> int:
           f"samples; checkpoints in {out_dir}", flush=True)
 
     tf.keras.utils.set_random_seed(args.seed)   # E's initial weights, from the seed
-    encoder = enc.Encoder(arch)
+    ef_dim = args.ef_dim
+    if ef_dim is None:
+        ef_dim = enc.ENCODER_FILTERS
+        if resumed := checkpoints.latest(out_dir):
+            ef_dim = enc.read_info(resumed).ef_dim
+        elif args.init_from and enc.find(args.init_from):
+            ef_dim = enc.read_info(enc.find(args.init_from)).ef_dim
+    encoder = enc.Encoder(arch, ef_dim)
     optimizer = tf.keras.optimizers.Adam(args.learning_rate, beta_1=0.5)
     optimizer.build(encoder.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     z_rng = tf.random.Generator.from_seed(args.seed)
-    info = enc.EncoderInfo(arch, checkpoints.step_of(prefix))
+    info = enc.EncoderInfo(arch, checkpoints.step_of(prefix), ef_dim)
     checkpoint = enc.checkpoint_of(encoder, info, optimizer=optimizer, step=step, z_rng=z_rng)
     manager = tf.train.CheckpointManager(checkpoint, out_dir, max_to_keep=2,
                                          checkpoint_name=enc.ENCODER_NAME)
     if manager.latest_checkpoint:
         stored = enc.read_info(manager.latest_checkpoint)
-        if stored.arch != arch:
-            raise UserError(f"the encoder in '{out_dir}' was trained for another model "
-                            f"({stored.arch}); pass a new --encoder_dir to start afresh")
+        if stored.arch != arch or stored.ef_dim != ef_dim:
+            raise UserError(f"the encoder in '{out_dir}' was trained for another model or "
+                            f"size ({stored.arch}, {stored.ef_dim} filters); pass a new "
+                            "--encoder_dir to start afresh")
         checkpoint.read(manager.latest_checkpoint).expect_partial()
         print(f"Resuming from {manager.latest_checkpoint} (step {int(step.numpy())})"
               + (f"; --init_from {args.init_from} is not used" if args.init_from else ""))
@@ -151,33 +165,48 @@ def train(args) -> int:
         known = tf.gather(bank, z_rng.uniform((args.batch_size,), 0, bank.shape[0],
                                               dtype=tf.int32))
         with tf.GradientTape() as tape:
-            predicted = encoder(images, known, training=True)
-            z_loss = tf.reduce_mean(tf.square(predicted[:half] - z))
-            pixel_loss = tf.reduce_mean(tf.abs(generator(predicted, training=False) - images))
-            loss = z_loss + args.pixel_weight * pixel_loss
+            z_loss, pixel_loss, hole_loss = losses(generator, encoder, images, known, z)
+            loss = z_loss + args.pixel_weight * pixel_loss + args.hole_weight * hole_loss
         grads = tape.gradient(loss, encoder.trainable_variables)
         optimizer.apply_gradients(zip(grads, encoder.trainable_variables))
         step.assign_add(1)
-        return z_loss, pixel_loss
+        return z_loss, pixel_loss, hole_loss
 
     started, first = time.perf_counter(), int(step.numpy())
-    z_sum = pixel_sum = 0.0
+    z_sum = pixel_sum = hole_sum = 0.0
     count = 0
     while int(step.numpy()) < args.steps:
-        z_loss, pixel_loss = train_step()
+        z_loss, pixel_loss, hole_loss = train_step()
         z_sum, pixel_sum, count = z_sum + float(z_loss), pixel_sum + float(pixel_loss), count + 1
+        hole_sum += float(hole_loss)
         now = int(step.numpy())
         if now % args.log_interval == 0 or now == args.steps:
             rate = (now - first) / (time.perf_counter() - started)
             print(f"step {now}/{args.steps}: z loss {z_sum / count:.4f}, pixel loss "
-                  f"{pixel_sum / count:.4f} ({127.5 * pixel_sum / count:.1f} grey levels), "
+                  f"{pixel_sum / count:.4f} ({127.5 * pixel_sum / count:.1f} grey levels; in the "
+                  f"hole {127.5 * hole_sum / count:.1f}), "
                   f"{rate:.2f} steps/s, {(args.steps - now) / rate / 60:.1f} min left", flush=True)
-            z_sum = pixel_sum = 0.0
+            z_sum = pixel_sum = hole_sum = 0.0
             count = 0
         if now % args.checkpoint_interval == 0 or now == args.steps:
             manager.save(checkpoint_number=now)
     print(f"Done: {manager.latest_checkpoint}")
     return 0
+
+
+def losses(generator, encoder, images, known, z):
+    """E's three losses on a batch whose first ``len(z)`` images are G(z): the z loss (mean
+    squared error of E's z on those), and the mean absolute error of G(E(x, m)) against x
+    ([-1, 1] scale) over the whole image and over the hidden pixels (``known`` 0) alone."""
+    import tensorflow as tf
+
+    predicted = encoder(images, known, training=True)
+    z_loss = tf.reduce_mean(tf.square(predicted[:z.shape[0]] - z))
+    error = tf.abs(generator(predicted, training=False) - images)
+    hidden = 1.0 - tf.cast(known, error.dtype)
+    hole_loss = (tf.reduce_sum(error * hidden)
+                 / tf.maximum(tf.reduce_sum(hidden) * error.shape[-1], 1.0))
+    return z_loss, tf.reduce_mean(error), hole_loss
 
 
 def _init_from(directory: str, encoder, arch) -> None:
@@ -192,10 +221,13 @@ def _init_from(directory: str, encoder, arch) -> None:
                         "folder with an encoder/ folder (such as checkpoint), or leave the flag "
                         "out to start from random weights")
     info = enc.read_info(prefix)
-    if info.arch != arch or info.ef_dim != encoder.ef_dim:
+    if info.arch != arch:
         raise UserError(f"--init_from: the encoder {prefix} was trained for another model "
-                        f"({info.arch}, {info.ef_dim} filters); leave the flag out to start "
-                        "from random weights")
+                        f"({info.arch}); leave the flag out to start from random weights")
+    if info.ef_dim != encoder.ef_dim:
+        raise UserError(f"--init_from: the encoder {prefix} has {info.ef_dim} filters, not "
+                        f"--ef_dim {encoder.ef_dim}; pass --ef_dim {info.ef_dim} (or leave it "
+                        "out), or leave --init_from out to start from random weights")
     # Straight into the (built) encoder: every one of its weights must be found there.
     enc.checkpoint_of(encoder).read(prefix).assert_existing_objects_matched().expect_partial()
     print(f"Starting from the weights of {prefix} (trained for step {info.generator_step})")

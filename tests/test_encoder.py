@@ -172,15 +172,83 @@ def test_init_from_errors_name_the_flag(trained_run, tiny_faces, tmp_path, capsy
     assert train(trained_run, tiny_faces, tmp_path / "a", 2, ["--init_from", str(empty)]) == 2
     error = capsys.readouterr().err
     assert "--init_from" in error and "holds no encoder" in error and "Traceback" not in error
-    # An encoder of another architecture (an encoder with more filters) is refused.
-    other = enc.Encoder(Architecture(**TINY), ef_dim=enc.ENCODER_FILTERS * 2)
-    info = enc.EncoderInfo(Architecture(**TINY), 1, enc.ENCODER_FILTERS * 2)
-    enc.checkpoint_of(other, info).write(str(tmp_path / "wide" / f"{enc.ENCODER_NAME}-1"))
+    # An encoder for another generator is refused.
+    other_arch = Architecture(**{**TINY, "z_dim": TINY["z_dim"] + 1})
+    other = enc.Encoder(other_arch)
+    enc.checkpoint_of(other, enc.EncoderInfo(other_arch, 1)).write(
+        str(tmp_path / "other" / f"{enc.ENCODER_NAME}-1"))
     assert train(trained_run, tiny_faces, tmp_path / "b", 2,
-                 ["--init_from", str(tmp_path / "wide")]) == 2
+                 ["--init_from", str(tmp_path / "other")]) == 2
     error = capsys.readouterr().err
     assert "--init_from" in error and "another model" in error and "Traceback" not in error
     assert not (tmp_path / "b").exists() or enc.find(str(tmp_path / "b")) is None
+    # A wider encoder is refused when --ef_dim asks for another width, and taken with its
+    # own width when --ef_dim is left out.
+    wide = enc.Encoder(Architecture(**TINY), ef_dim=enc.ENCODER_FILTERS * 2)
+    info = enc.EncoderInfo(Architecture(**TINY), 1, enc.ENCODER_FILTERS * 2)
+    enc.checkpoint_of(wide, info).write(str(tmp_path / "wide" / f"{enc.ENCODER_NAME}-1"))
+    assert train(trained_run, tiny_faces, tmp_path / "c", 2,
+                 ["--init_from", str(tmp_path / "wide"),
+                  "--ef_dim", str(enc.ENCODER_FILTERS)]) == 2
+    error = capsys.readouterr().err
+    assert f"--ef_dim {enc.ENCODER_FILTERS * 2}" in error and "Traceback" not in error
+    assert train(trained_run, tiny_faces, tmp_path / "d", 2,
+                 ["--init_from", str(tmp_path / "wide"), "--learning_rate", "1e-12"]) == 0
+    tuned, tuned_info = enc.load(enc.find(str(tmp_path / "d")))
+    assert tuned_info.ef_dim == enc.ENCODER_FILTERS * 2
+    for a, b in zip(wide.variables, tuned.variables):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9)
+
+
+def test_ef_dim_sets_the_width_and_is_kept_on_resume(trained_run, tiny_faces, tmp_path,
+                                                     capsys):
+    """--ef_dim 8: the first convolution has 8 filters, the next 16 (the tiny model's
+    16x16 faces take two); the checkpoint records it, a resume without the flag keeps it, and
+    a resume asking for another width is one clear error."""
+    out = tmp_path / "narrow"
+    assert train(trained_run, tiny_faces, out, 2, ["--ef_dim", "8"]) == 0
+    encoder, info = enc.load(enc.find(str(out)))
+    assert info.ef_dim == 8
+    assert encoder.e_h0.kernel.shape[-1] == 8 and encoder.e_h1.kernel.shape[-1] == 16
+    assert train(trained_run, tiny_faces, out, 4) == 0
+    assert "Resuming from" in capsys.readouterr().out
+    assert enc.find(str(out)).endswith(f"{enc.ENCODER_NAME}-4")
+    assert enc.read_info(enc.find(str(out))).ef_dim == 8
+    assert train(trained_run, tiny_faces, out, 6, ["--ef_dim", "16"]) == 2
+    error = capsys.readouterr().err
+    assert "8 filters" in error and "--encoder_dir" in error and "Traceback" not in error
+
+
+def test_losses_by_hand():
+    """A generator that draws black (0) and an encoder that says z = 0, against images that
+    are 0.5 in a 2x2 hole of a 4x4 image and 0 elsewhere: z loss 0.3^2 on the one sample
+    with z = 0.3, whole-image error 0.5 x 4/16, hole error 0.5; no hole: hole error 0."""
+    generator = lambda z, training=False: tf.zeros((z.shape[0], 4, 4, 3))   # noqa: E731
+    encoder = lambda images, known, training=False: tf.zeros((images.shape[0], 2))  # noqa: E731
+    known = np.ones((2, 4, 4, 1), np.float32)
+    known[:, 1:3, 1:3] = 0.0
+    images = (np.where(known > 0, 0.0, 0.5) * np.ones((2, 4, 4, 3))).astype(np.float32)
+    z = tf.fill((1, 2), 0.3)
+    z_loss, pixel_loss, hole_loss = train_encoder.losses(generator, encoder, tf.constant(images),
+                                                         tf.constant(known), z)
+    assert float(z_loss) == pytest.approx(0.09)
+    assert float(pixel_loss) == pytest.approx(0.125)
+    assert float(hole_loss) == pytest.approx(0.5)
+    _, _, none = train_encoder.losses(generator, encoder, tf.constant(images),
+                                      tf.ones((2, 4, 4, 1)), z)
+    assert float(none) == 0.0
+
+
+def test_hole_weight_changes_the_training(trained_run, tiny_faces, tmp_path, capsys):
+    """The same seed with --hole_weight 0 and 5 gives other weights, and the log reports the
+    hole's error beside the whole image's."""
+    assert train(trained_run, tiny_faces, tmp_path / "plain", 5) == 0
+    assert "in the hole" in capsys.readouterr().out
+    assert train(trained_run, tiny_faces, tmp_path / "hole", 5, ["--hole_weight", "5"]) == 0
+    plain, _ = enc.load(enc.find(str(tmp_path / "plain")))
+    hole, _ = enc.load(enc.find(str(tmp_path / "hole")))
+    assert max(np.abs(a.numpy() - b.numpy()).max()
+               for a, b in zip(plain.variables, hole.variables)) > 1e-4
 
 
 @pytest.fixture(scope="module")
