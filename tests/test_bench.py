@@ -142,3 +142,27 @@ def test_speed_benchmarks_run_against_the_current_code(capsys):
     train = lines["train_step"]
     assert train["images_per_s"] == pytest.approx(2 / train["median_s"])
     assert train["gflop_per_step"] > 0
+
+
+def test_projection_bound_fits_the_whole_face(tiny_faces, trained_run, capsys):
+    """bench/projection_bound.py: Adam on z against the whole true face brings G(z) closer
+    to it (PSNR of the blended fill up from the start), one JSON line per report; a bad
+    --report is a usage error."""
+    import json
+
+    import projection_bound
+
+    assert projection_bound.main([str(tiny_faces), "--limit", "6", "--checkpointDir",
+                                  str(trained_run / "checkpoint"), "--iterations", "40",
+                                  "--lr", "0.05", "--report", "0,40"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{")]
+    assert [line["iterations"] for line in lines] == [0, 40]
+    assert all(line["faces"] == 6 and line["start"] == "noise" for line in lines)
+    assert lines[1]["psnr_whole"] > lines[0]["psnr_whole"]
+    assert all(0 <= line["identity"] < 2 and 0 <= line["identity_of_g_whole"] < 2
+               for line in lines)
+    with pytest.raises(SystemExit) as exit_:
+        projection_bound.main([str(tiny_faces), "--checkpointDir",
+                               str(trained_run / "checkpoint"), "--report", "0,x"])
+    assert exit_.value.code == 2 and "--report" in capsys.readouterr().err
