@@ -183,7 +183,14 @@ def load_demo(page):
 
 
 def fill(page, element_id, value):
-    page.locator(f"#{element_id} input").fill(str(value))
+    """Type ``value`` into a field and leave it (blur), so the page commits it before the next
+    click: a number field clicked away from only by Complete's click was once sent with its
+    old value (CI: --stopTol 0 typed, the search stopped early as by the default)."""
+    field = page.locator(f"#{element_id} input")
+    field.fill(str(value))
+    field.blur()
+    page.wait_for_function("([selector, value]) => document.querySelector(selector).value "
+                           "== value", arg=[f"#{element_id} input", str(value)], timeout=10_000)
 
 
 def choose_mask(page, mask_type):
