@@ -183,12 +183,16 @@ def load_demo(page):
 
 
 def fill(page, element_id, value):
-    """Type ``value`` into a field and leave it (blur), so the page commits it before the next
-    click: a number field clicked away from only by Complete's click was once sent with its
-    old value (CI: --stopTol 0 typed, the search stopped early as by the default)."""
+    """Type ``value`` into a field key by key, press Enter and leave it (blur), so the page
+    commits it before the next click: under CI's load a number field set by fill() and left
+    only by Complete's click was sent with its old value (--stopTol 0 typed, the search
+    stopped early as by the default)."""
     field = page.locator(f"#{element_id} input")
-    field.fill(str(value))
+    field.fill("")
+    field.press_sequentially(str(value))      # key by key, as a user types (fill() only sets it)
+    field.press("Enter")
     field.blur()
+    page.wait_for_timeout(300)
     page.wait_for_function("([selector, value]) => document.querySelector(selector).value "
                            "== value", arg=[f"#{element_id} input", str(value)], timeout=10_000)
 
