@@ -122,10 +122,9 @@ def train(args) -> int:
     ef_dim = args.ef_dim
     if ef_dim is None:
         ef_dim = enc.ENCODER_FILTERS
-        if resumed := checkpoints.latest(out_dir):
-            ef_dim = enc.read_info(resumed).ef_dim
-        elif args.init_from and enc.find(args.init_from):
-            ef_dim = enc.read_info(enc.find(args.init_from)).ef_dim
+        source = checkpoints.latest(out_dir) or (args.init_from and enc.find(args.init_from))
+        if source:          # a resumed run keeps its width; --init_from's encoder gives it
+            ef_dim = enc.read_info(source).ef_dim
     encoder = enc.Encoder(arch, ef_dim)
     optimizer = tf.keras.optimizers.Adam(args.learning_rate, beta_1=0.5)
     optimizer.build(encoder.trainable_variables)

@@ -74,14 +74,14 @@ def main(argv=None) -> int:
                 step()
 
     import utils
+    from evaluate import face_descriptors
 
-    whole_scorer = identity.IdentityModel()
-    truth_descriptors = whole_scorer.descriptors(masked.truths)
+    scorer = masked.scorer          # its dlib network and the true faces' descriptors
     for iteration in reports:
         generated = np.concatenate(fitted[iteration])
         means, _ = masked.score(generated)
-        whole = identity.distances(whole_scorer.descriptors(utils.from_model(generated)),
-                                   truth_descriptors)
+        whole = identity.distances(face_descriptors(scorer.network, utils.from_model(generated)),
+                                   scorer.truth_descriptors)
         common.emit({"bench": "projection_bound", "checkpoint": prefix, "faces": len(paths),
                      "mask": args.maskType, "start": "encoder" if encoder else "noise",
                      "iterations": iteration, "psnr_whole": round(means["psnr_whole"], 3),
