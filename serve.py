@@ -508,9 +508,12 @@ class Handlers:
             return
         run, snapshots = self.start_run(session, photo, face, face_mask, config, searcher,
                                         weighted, blend, n_restarts, seed, started)
+        stopping = (f"stopping when the fill changes by less than {config.stop_tol:g} grey "
+                    f"levels in {config.stop_window} iterations" if config.stop_tol > 0
+                    else "no early stop")
         yield (gr.update(), f"Searching with {searcher.prefix} ({approach}, at most "
                             f"{config.total_iter} iterations, from "
-                            f"{'the encoder' if searcher.encoder else 'noise'})...",
+                            f"{'the encoder' if searcher.encoder else 'noise'}, {stopping})...",
                gr.update(), gr.update(visible=False), gr.update(visible=False), started)
         yield from self.follow(run, snapshots, session)
 

@@ -184,17 +184,19 @@ def load_demo(page):
 
 def fill(page, element_id, value):
     """Type ``value`` into a field key by key, press Enter and leave it (blur), so the page
-    commits it before the next click: under CI's load a number field set by fill() and left
-    only by Complete's click was sent with its old value (--stopTol 0 typed, the search
-    stopped early as by the default)."""
+    commits it before the next click, and wait until the field holds it."""
     field = page.locator(f"#{element_id} input")
     field.fill("")
     field.press_sequentially(str(value))      # key by key, as a user types (fill() only sets it)
     field.press("Enter")
     field.blur()
-    page.wait_for_timeout(300)
-    page.wait_for_function("([selector, value]) => document.querySelector(selector).value "
-                           "== value", arg=[f"#{element_id} input", str(value)], timeout=10_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        page.wait_for_function("([selector, value]) => document.querySelector(selector).value "
+                               "== value", arg=[f"#{element_id} input", str(value)], timeout=10_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"#{element_id} holds {field.input_value()!r}, not {str(value)!r}, 10 s "
+                    f"after typing it")
 
 
 def choose_mask(page, mask_type):
@@ -202,10 +204,29 @@ def choose_mask(page, mask_type):
 
 
 def set_stop_tol(page, value):
-    """The page's early-stopping tolerance (under "More search options"; 0: every iteration)."""
+    """The page's early-stopping tolerance (under "More search options"; 0: every iteration).
+
+    The accordion mounts its fields when it is first opened and gives them their initial
+    values a moment later: a value typed in between is overwritten (seen here: '0' typed,
+    '0.5' again 130 ms later; later under CI's load, where the search then stopped early
+    as by the default). So the value is typed again until it has held for two seconds."""
     if not page.locator("#stop-tol input").is_visible():
         page.get_by_text("More search options").click()
-    fill(page, "stop-tol", value)
+    field = page.locator("#stop-tol input")
+    field.wait_for(state="visible", timeout=10_000)
+    held = 0
+    for _ in range(15):
+        if field.input_value() != str(value):
+            held = 0
+            field.fill("")
+            field.press_sequentially(str(value))
+            field.press("Enter")
+            field.blur()
+        page.wait_for_timeout(1000)
+        held = held + 1 if field.input_value() == str(value) else 0
+        if held == 2:                     # the same value at two checks a second apart
+            return
+    pytest.fail(f"#stop-tol holds {field.input_value()!r}, not {str(value)!r}, after 15 s")
 
 
 def complete(page, pattern=r"Done: \d+ iterations", timeout=300):
@@ -443,8 +464,15 @@ def test_stop_ends_a_long_search_with_the_result_so_far(open_page):
     fill(page, "n-iter", 100000)
     set_stop_tol(page, 0)                    # no early stopping: every iteration runs
     total = 100000 + FEATURE_ITER
+    page.evaluate("""() => { window.statuses = [];
+        new MutationObserver(() => window.statuses.push(document.querySelector('#status')
+            .innerText)).observe(document.querySelector('#status'),
+            {childList: true, subtree: true, characterData: true}); }""")
     page.click("#complete")
     wait_status(page, rf"Iteration [1-9]\d* of at most {total}")
+    # the stop tolerance typed reached the search (the status before the first snapshot)
+    started = [text for text in page.evaluate("window.statuses") if "Searching with" in text]
+    assert started and "no early stop" in started[-1], started
     # Stop answers with a notice, not on the status line (its answer could reach the browser
     # after the final status and hide it). Notices are recorded as they appear: one may come
     # and go (after its display time) before or after the search's last status.
