@@ -366,13 +366,24 @@ def live_outputs(run: Run, edit_transform: np.ndarray):
             live_photo, gr.update(), gr.update(), run.started)
 
 
+def stop_rule(config) -> str:
+    """The early-stopping threshold of ``config`` in words (its tolerance is above 0)."""
+    return f"less than {config.stop_tol:g} grey levels in {config.stop_window} iterations"
+
+
+def stopping(config) -> str:
+    """How the search will stop early, for the status line when it starts."""
+    if config.stop_tol <= 0:
+        return "no early stop"
+    return f"stopping when the fill changes by {stop_rule(config)}"
+
+
 def early_reason(run: Run) -> str:
     """Why a finished search ran fewer than ``run.n_iter`` iterations ('' if it did not)."""
     snapshot, config = run.snapshot, run.config
     if config is None or snapshot.iteration >= run.n_iter or config.stop_tol <= 0:
         return ""
-    return (f" of at most {run.n_iter}, stopped early: the fill changed by less than "
-            f"{config.stop_tol:g} grey levels in {config.stop_window} iterations")
+    return f" of at most {run.n_iter}, stopped early: the fill changed by {stop_rule(config)}"
 
 
 def finish(run: Run, stopped: bool):
@@ -508,12 +519,10 @@ class Handlers:
             return
         run, snapshots = self.start_run(session, photo, face, face_mask, config, searcher,
                                         weighted, blend, n_restarts, seed, started)
-        stopping = (f"stopping when the fill changes by less than {config.stop_tol:g} grey "
-                    f"levels in {config.stop_window} iterations" if config.stop_tol > 0
-                    else "no early stop")
         yield (gr.update(), f"Searching with {searcher.prefix} ({approach}, at most "
                             f"{config.total_iter} iterations, from "
-                            f"{'the encoder' if searcher.encoder else 'noise'}, {stopping})...",
+                            f"{'the encoder' if searcher.encoder else 'noise'}, "
+                            f"{stopping(config)})...",
                gr.update(), gr.update(visible=False), gr.update(visible=False), started)
         yield from self.follow(run, snapshots, session)
 

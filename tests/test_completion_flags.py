@@ -113,3 +113,13 @@ def test_no_driver_reaches_into_argparse():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
         assert not used & private, f"{path.name} uses argparse's privates {used & private}"
+
+
+def test_the_page_says_how_the_search_will_stop():
+    """The status line when a search starts names its stopping rule, in the words of the
+    status line when it stopped early."""
+    config = CompletionConfig(stop_tol=0.5, stop_window=10)
+    assert serve.stopping(config) == ("stopping when the fill changes by less than 0.5 grey "
+                                      "levels in 10 iterations")
+    assert serve.stopping(CompletionConfig(stop_tol=0.0)) == "no early stop"
+

@@ -182,14 +182,19 @@ def load_demo(page):
     return wait_status(page, r"astronaut\.png: 512x512, \d+ faces? found")
 
 
-def fill(page, element_id, value):
-    """Type ``value`` into a field key by key, press Enter and leave it (blur), so the page
-    commits it before the next click, and wait until the field holds it."""
-    field = page.locator(f"#{element_id} input")
+def type_value(field, value):
+    """Type ``value`` into ``field`` key by key, as a user types (fill() only sets it), press
+    Enter and leave the field (blur), so the page commits it before the next click."""
     field.fill("")
-    field.press_sequentially(str(value))      # key by key, as a user types (fill() only sets it)
+    field.press_sequentially(str(value))
     field.press("Enter")
     field.blur()
+
+
+def fill(page, element_id, value):
+    """Type ``value`` into a field (:func:`type_value`) and wait until the field holds it."""
+    field = page.locator(f"#{element_id} input")
+    type_value(field, value)
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     try:
         page.wait_for_function("([selector, value]) => document.querySelector(selector).value "
@@ -218,10 +223,7 @@ def set_stop_tol(page, value):
     for _ in range(15):
         if field.input_value() != str(value):
             held = 0
-            field.fill("")
-            field.press_sequentially(str(value))
-            field.press("Enter")
-            field.blur()
+            type_value(field, value)
         page.wait_for_timeout(1000)
         held = held + 1 if field.input_value() == str(value) else 0
         if held == 2:                     # the same value at two checks a second apart
