@@ -122,4 +122,3 @@ def test_the_page_says_how_the_search_will_stop():
     assert serve.stopping(config) == ("stopping when the fill changes by less than 0.5 grey "
                                       "levels in 10 iterations")
     assert serve.stopping(CompletionConfig(stop_tol=0.0)) == "no early stop"
-
